@@ -1,0 +1,91 @@
+//! The `fs` datastore driver: image files under the datastore's BASE_PATH,
+//! on the front-end or on a BRIDGE_LIST host.
+
+use crate::dispatch::{ActionSpec, DriverSpec, Invocation, Kind, Stdout};
+use crate::error::{Error, Result};
+
+fn not_yet(inv: &mut Invocation) -> Result<String> {
+    Err(Error::NotSupported(inv.action.clone()))
+}
+
+const DS_USAGE: &str = "<id>   (base64 DS_DRIVER_ACTION_DATA on stdin; or <base64> <id>)";
+
+macro_rules! ds_action {
+    ($name:literal, $summary:literal, $stdout:expr, $run:expr) => {
+        ActionSpec {
+            name: $name,
+            usage: DS_USAGE,
+            summary: $summary,
+            stdout: $stdout,
+            run: $run,
+        }
+    };
+}
+
+pub static DRIVER: DriverSpec = DriverSpec {
+    kind: Kind::Datastore,
+    names: &["fs"],
+    default_conf: include_str!("../../../datastore/fs/fs.conf"),
+    actions: &[
+        ds_action!(
+            "cp",
+            "Register an image from IMAGE/PATH (file or URL); prints '<source> <format>'.",
+            Stdout::OneLine,
+            not_yet
+        ),
+        ds_action!(
+            "mkfs",
+            "Create an empty datablock of IMAGE/SIZE MB; prints '<source>'.",
+            Stdout::OneLine,
+            not_yet
+        ),
+        ds_action!(
+            "rm",
+            "Remove an image and its snapshots; succeeds when already gone.",
+            Stdout::OneLine,
+            not_yet
+        ),
+        ds_action!(
+            "stat",
+            "Print the size in MB of IMAGE/PATH (virtual or uncompressed).",
+            Stdout::OneLine,
+            not_yet
+        ),
+        ds_action!(
+            "clone",
+            "Copy the image at IMAGE/PATH to a new image; prints '<source> <format>'.",
+            Stdout::OneLine,
+            not_yet
+        ),
+        ds_action!(
+            "monitor",
+            "Print USED_MB, FREE_MB and TOTAL_MB of the datastore.",
+            Stdout::MultiLine,
+            not_yet
+        ),
+        ds_action!(
+            "snap_delete",
+            "Delete snapshot IMAGE/TARGET_SNAPSHOT.",
+            Stdout::OneLine,
+            not_yet
+        ),
+        ds_action!(
+            "snap_flatten",
+            "Make snapshot IMAGE/TARGET_SNAPSHOT the image and drop all snapshots.",
+            Stdout::OneLine,
+            not_yet
+        ),
+        ds_action!(
+            "snap_revert",
+            "Revert the image to snapshot IMAGE/TARGET_SNAPSHOT.",
+            Stdout::OneLine,
+            not_yet
+        ),
+        ds_action!(
+            "export",
+            "Print the IMPORT_INFO XML for a marketplace export.",
+            Stdout::MultiLine,
+            not_yet
+        ),
+    ],
+};

@@ -1,0 +1,190 @@
+//! Running a command on the front-end itself, with a deadline.
+//!
+//! The child gets its own process group so that a timeout kills a whole
+//! pipeline, not just the shell in front of it.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{Io, Output, Status, Transport};
+use crate::command::Cmd;
+use crate::error::{Error, Result};
+
+/// The front-end. `timeout` bounds each command that sets none of its own.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub timeout: Duration,
+}
+
+impl Default for Local {
+    fn default() -> Local {
+        Local {
+            timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Transport for Local {
+    fn exec(&mut self, cmd: &Cmd, io: Io<'_>) -> Result<Output> {
+        let mut c = Command::new(cmd.program());
+        c.args(cmd.get_args());
+        for (k, v) in cmd.get_env() {
+            c.env(k, v);
+        }
+        if let Some(d) = cmd.get_cwd() {
+            c.current_dir(d);
+        }
+        c.stdin(if io.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.process_group(0);
+        let mut child = c.spawn().map_err(|e| {
+            Error::io(
+                format!("cannot run '{}' on the front-end", cmd.program()),
+                e,
+            )
+        })?;
+        let pid = child.id() as i32;
+        let deadline = cmd.get_timeout().unwrap_or(self.timeout);
+
+        let child_in = child.stdin.take();
+        let mut child_out = child.stdout.take().expect("piped");
+        let mut child_err = child.stderr.take().expect("piped");
+        let Io { stdin, stdout } = io;
+
+        std::thread::scope(|s| -> Result<Output> {
+            let feeder = s.spawn(move || -> std::io::Result<()> {
+                if let (Some(src), Some(mut dst)) = (stdin, child_in) {
+                    match std::io::copy(src, &mut dst) {
+                        // The command may stop reading early (head, a failure): not our error.
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                        r => {
+                            r?;
+                        }
+                    }
+                }
+                Ok(())
+            });
+            let reader = s.spawn(move || -> std::io::Result<Vec<u8>> {
+                let mut buf = Vec::new();
+                match stdout {
+                    Some(w) => {
+                        std::io::copy(&mut child_out, w)?;
+                        w.flush()?;
+                    }
+                    None => {
+                        child_out.read_to_end(&mut buf)?;
+                    }
+                }
+                Ok(buf)
+            });
+            let errs = s.spawn(move || {
+                let mut buf = Vec::new();
+                let _ = child_err.read_to_end(&mut buf);
+                buf
+            });
+            let (tx, rx) = mpsc::channel();
+            s.spawn(move || {
+                let _ = tx.send(child.wait());
+            });
+            let status = match rx.recv_timeout(deadline) {
+                Ok(st) => {
+                    Status::from_exit(&st.map_err(|e| Error::io("waiting for a command", e))?)
+                }
+                Err(_) => {
+                    // SAFETY: kill(2) on the child's own process group; no memory is touched.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                    let _ = rx.recv();
+                    Status::TimedOut(deadline)
+                }
+            };
+            let fed = feeder.join().expect("stdin thread");
+            let out = reader.join().expect("stdout thread");
+            let stderr = errs.join().expect("stderr thread");
+            let stdout = match out {
+                Ok(b) => b,
+                Err(e) => return Err(Error::io(format!("reading the output of {cmd}"), e)),
+            };
+            if let Err(e) = fed {
+                if status.success() {
+                    return Err(Error::io(format!("feeding the input of {cmd}"), e));
+                }
+            }
+            Ok(Output {
+                status,
+                stdout,
+                stderr,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Host;
+
+    #[test]
+    fn captures_output_and_status() {
+        let mut h = Host::local();
+        let out = h
+            .output(&Cmd::shell("echo out; echo err >&2; exit 3"))
+            .unwrap();
+        assert_eq!(out.status, Status::Code(3));
+        assert_eq!(out.stdout_str(), "out\n");
+        assert_eq!(out.stderr_str(), "err\n");
+    }
+
+    #[test]
+    fn failure_carries_command_and_stderr() {
+        let mut h = Host::local();
+        let e = h.run(&Cmd::new("ls").arg("/nonexistent dir")).unwrap_err();
+        let f = e.command_failure().unwrap();
+        assert_eq!(f.command, "ls '/nonexistent dir'");
+        assert_eq!(f.status, "exit code 2");
+        assert!(f.stderr.contains("No such file"), "{}", f.stderr);
+    }
+
+    #[test]
+    fn deadline_kills_the_whole_pipeline() {
+        let mut h = Host::local();
+        let start = std::time::Instant::now();
+        let out = h
+            .output(&Cmd::shell("sleep 30 | sleep 30").timeout(Duration::from_millis(300)))
+            .unwrap();
+        assert_eq!(out.status, Status::TimedOut(Duration::from_millis(300)));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn streams_stdin_and_stdout() {
+        let mut h = Host::local();
+        let mut input: &[u8] = b"hello";
+        let mut sink: Vec<u8> = Vec::new();
+        h.run_io(
+            &Cmd::new("tr").arg("a-z").arg("A-Z"),
+            Io {
+                stdin: Some(&mut input),
+                stdout: Some(&mut sink),
+            },
+        )
+        .unwrap();
+        assert_eq!(sink, b"HELLO");
+    }
+
+    #[test]
+    fn missing_program_is_a_clear_error() {
+        let mut h = Host::local();
+        let e = h.output(&Cmd::new("no-such-program-xyz")).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot run 'no-such-program-xyz'"),
+            "{e}"
+        );
+    }
+}

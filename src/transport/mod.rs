@@ -1,0 +1,309 @@
+//! Where commands run: the front-end itself, or a host over SSH.
+//!
+//! An action builds [`Cmd`] values and hands them to a [`Host`]; SSH wraps a
+//! command, it is not a second code path. A [`Hosts`] pool keeps one
+//! connection per host for the whole action.
+
+pub mod local;
+pub mod ssh2;
+pub mod sshcli;
+pub mod sshconfig;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::command::Cmd;
+use crate::error::{describe_status, CommandFailure, Error, Result};
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Code(i32),
+    Signal(String),
+    TimedOut(Duration),
+}
+
+impl Status {
+    pub fn success(&self) -> bool {
+        *self == Status::Code(0)
+    }
+
+    pub fn from_exit(st: &std::process::ExitStatus) -> Status {
+        use std::os::unix::process::ExitStatusExt;
+        match (st.code(), st.signal()) {
+            (Some(c), _) => Status::Code(c),
+            (None, Some(sig)) => Status::Signal(crate::error::signal_name(sig).to_string()),
+            (None, None) => Status::Signal(describe_status(st)),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Status::Code(c) => format!("exit code {c}"),
+            Status::Signal(s) => format!("killed by {s}"),
+            Status::TimedOut(d) => format!("timed out after {} s", d.as_secs()),
+        }
+    }
+}
+
+/// What a command printed and how it ended. `stdout` is empty when it was
+/// streamed to a writer.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub status: Status,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Streams for one command: `stdin` is copied to the command and closed;
+/// `stdout`, when given, receives the command's output instead of capturing it.
+#[derive(Default)]
+pub struct Io<'a> {
+    pub stdin: Option<&'a mut (dyn Read + Send)>,
+    pub stdout: Option<&'a mut (dyn Write + Send)>,
+}
+
+/// A way to run commands somewhere. Implementations: [`local::Local`],
+/// [`ssh2::Ssh2`] (in-process libssh2) and [`sshcli::SshCli`] (the system
+/// `ssh` with a private ControlMaster).
+pub trait Transport: Send {
+    /// Runs `cmd` to completion (or its deadline) and reports how it ended.
+    /// Failing to start or to reach the host is an `Err`; a non-zero exit is not.
+    fn exec(&mut self, cmd: &Cmd, io: Io<'_>) -> Result<Output>;
+}
+
+/// A place to run commands, with its name for messages.
+pub struct Host {
+    name: Option<String>,
+    transport: Box<dyn Transport>,
+}
+
+impl Host {
+    pub fn local() -> Host {
+        Host {
+            name: None,
+            transport: Box::new(local::Local::default()),
+        }
+    }
+
+    pub fn new(name: Option<String>, transport: Box<dyn Transport>) -> Host {
+        Host { name, transport }
+    }
+
+    /// `None` for the front-end.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The host name for messages: `lab1`, or `the front-end`.
+    pub fn label(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| "the front-end".to_string())
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.name.is_none()
+    }
+
+    /// Runs and returns the output whatever the exit status.
+    pub fn output(&mut self, cmd: &Cmd) -> Result<Output> {
+        log::debug!("{}: {}", self.label(), cmd);
+        self.transport.exec(cmd, Io::default())
+    }
+
+    /// Runs and fails with the command's evidence unless it exits 0.
+    pub fn run(&mut self, cmd: &Cmd) -> Result<Output> {
+        let out = self.output(cmd)?;
+        self.check(cmd, out)
+    }
+
+    /// Runs and returns stdout (trimmed of the final newline).
+    pub fn run_stdout(&mut self, cmd: &Cmd) -> Result<String> {
+        let out = self.run(cmd)?;
+        let mut s = out.stdout_str();
+        if s.ends_with('\n') {
+            s.pop();
+        }
+        Ok(s)
+    }
+
+    /// Runs with streams attached (data into or out of the command).
+    pub fn run_io(&mut self, cmd: &Cmd, io: Io<'_>) -> Result<Output> {
+        log::debug!("{}: {}", self.label(), cmd);
+        let out = self.transport.exec(cmd, io)?;
+        self.check(cmd, out)
+    }
+
+    fn check(&self, cmd: &Cmd, out: Output) -> Result<Output> {
+        if out.status.success() {
+            return Ok(out);
+        }
+        Err(self.failure(cmd, &out).into())
+    }
+
+    /// The evidence of a failed command on this host.
+    pub fn failure(&self, cmd: &Cmd, out: &Output) -> CommandFailure {
+        CommandFailure {
+            command: cmd.shell_line(),
+            host: self.name.clone(),
+            status: out.status.describe(),
+            stderr: tail(&out.stderr_str(), 8, 2000),
+        }
+    }
+}
+
+/// The last `lines` lines of `s`, at most `max` bytes: enough for the cause,
+/// short enough for oned's stderr buffer.
+pub fn tail(s: &str, lines: usize, max: usize) -> String {
+    let all: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = all.len().saturating_sub(lines);
+    let mut t = all[start..].join("\n");
+    if t.len() > max {
+        let mut cut = t.len() - max;
+        while !t.is_char_boundary(cut) {
+            cut += 1;
+        }
+        t = format!("...{}", &t[cut..]);
+    }
+    t
+}
+
+/// Which SSH implementation connects to hosts (`SSH_TRANSPORT` in the conf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// In-process libssh2: fastest start, honours the common ssh_config keys.
+    Ssh2,
+    /// The system `ssh` with a private ControlMaster: the operator's whole set-up.
+    Cli,
+}
+
+impl TransportKind {
+    pub fn parse(s: &str) -> Result<TransportKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "ssh2" | "libssh2" => Ok(TransportKind::Ssh2),
+            "ssh" | "cli" | "openssh" => Ok(TransportKind::Cli),
+            other => Err(Error::Config(format!(
+                "SSH_TRANSPORT={other} is not known: use ssh2 (in-process) or ssh (the system ssh client)"
+            ))),
+        }
+    }
+}
+
+/// Settings every SSH transport takes from the driver configuration.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    pub kind: TransportKind,
+    /// An ssh_config file used instead of `~/.ssh/config` (SSH_CONFIG).
+    pub config_file: Option<std::path::PathBuf>,
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
+    /// Deadline for one remote command.
+    pub command_timeout: Duration,
+}
+
+impl Default for SshSettings {
+    fn default() -> SshSettings {
+        SshSettings {
+            kind: TransportKind::Ssh2,
+            config_file: None,
+            connect_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(10),
+            command_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// One connection per host for the lifetime of an action.
+pub struct Hosts {
+    settings: SshSettings,
+    hosts: HashMap<String, Host>,
+    local: Host,
+}
+
+impl Hosts {
+    pub fn new(settings: SshSettings) -> Hosts {
+        Hosts {
+            settings,
+            hosts: HashMap::new(),
+            local: Host::local(),
+        }
+    }
+
+    pub fn settings(&self) -> &SshSettings {
+        &self.settings
+    }
+
+    pub fn local(&mut self) -> &mut Host {
+        &mut self.local
+    }
+
+    /// The host `name`, connecting on first use. Names that look like options
+    /// are refused before any ssh code sees them.
+    pub fn get(&mut self, name: &str) -> Result<&mut Host> {
+        check_host_name(name)?;
+        if !self.hosts.contains_key(name) {
+            let t: Box<dyn Transport> = match self.settings.kind {
+                TransportKind::Ssh2 => Box::new(ssh2::Ssh2::connect(name, &self.settings)?),
+                TransportKind::Cli => Box::new(sshcli::SshCli::connect(name, &self.settings)?),
+            };
+            self.hosts
+                .insert(name.to_string(), Host::new(Some(name.to_string()), t));
+        }
+        Ok(self.hosts.get_mut(name).expect("inserted above"))
+    }
+
+    /// The front-end when `name` is `None`, else the remote host.
+    pub fn at(&mut self, name: Option<&str>) -> Result<&mut Host> {
+        match name {
+            None => Ok(&mut self.local),
+            Some(n) => self.get(n),
+        }
+    }
+}
+
+/// Refuses host names ssh would read as options or that cannot be host names.
+pub fn check_host_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.starts_with('-')
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "'\"`$;&|<>\\/".contains(c));
+    if bad {
+        return Err(Error::Input(format!(
+            "'{name}' is not a valid host name: check the host in the arguments or BRIDGE_LIST"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_that_look_like_options_are_refused() {
+        assert!(check_host_name("-oProxyCommand=touch /tmp/x").is_err());
+        assert!(check_host_name("").is_err());
+        assert!(check_host_name("a b").is_err());
+        assert!(check_host_name("lab1").is_ok());
+        assert!(check_host_name("oneadmin@node-1.example").is_ok());
+        assert!(check_host_name("fd00::1").is_ok());
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2, 100), "b\nc");
+        assert_eq!(tail("abcdef", 5, 3), "...def");
+    }
+}

@@ -1,0 +1,2 @@
+//! OpenSSH client configuration (`~/.ssh/config`, `/etc/ssh/ssh_config`).
+//! (To be implemented.)

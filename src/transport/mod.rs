@@ -212,6 +212,21 @@ pub struct SshSettings {
     pub command_timeout: Duration,
 }
 
+impl SshSettings {
+    /// Reads `SSH_TRANSPORT`, `SSH_CONFIG`, `SSH_CONNECT_TIMEOUT`,
+    /// `SSH_KEEPALIVE` and `COMMAND_TIMEOUT` (seconds) from a driver's config.
+    pub fn from_config(c: &crate::config::Config) -> Result<SshSettings> {
+        let d = SshSettings::default();
+        Ok(SshSettings {
+            kind: TransportKind::parse(c.get_or("SSH_TRANSPORT", "ssh2"))?,
+            config_file: c.get("SSH_CONFIG").map(std::path::PathBuf::from),
+            connect_timeout: c.seconds("SSH_CONNECT_TIMEOUT", d.connect_timeout.as_secs())?,
+            keepalive: c.seconds("SSH_KEEPALIVE", d.keepalive.as_secs())?,
+            command_timeout: c.seconds("COMMAND_TIMEOUT", d.command_timeout.as_secs())?,
+        })
+    }
+}
+
 impl Default for SshSettings {
     fn default() -> SshSettings {
         SshSettings {

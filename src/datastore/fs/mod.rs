@@ -1,6 +1,8 @@
 //! The `fs` datastore driver: image files under the datastore's BASE_PATH,
 //! on the front-end or on a BRIDGE_LIST host.
 
+pub mod ctx;
+
 use crate::dispatch::{ActionSpec, DriverSpec, Invocation, Kind, Stdout};
 use crate::error::{Error, Result};
 

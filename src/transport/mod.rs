@@ -163,6 +163,39 @@ impl Host {
     }
 }
 
+/// Streams `from_cmd`'s stdout on `from` into `to_cmd`'s stdin on `to`, and
+/// fails unless both ends succeed (the far end of a pipe counts too). When
+/// the producer fails, the consumer's error is secondary and the producer's
+/// is reported.
+pub fn pipe(from: &mut Host, from_cmd: &Cmd, to: &mut Host, to_cmd: &Cmd) -> Result<()> {
+    let (mut r, mut w) = std::io::pipe().map_err(|e| Error::io("creating a pipe", e))?;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let res = from.run_io(
+                from_cmd,
+                Io {
+                    stdin: None,
+                    stdout: Some(&mut w),
+                },
+            );
+            drop(w);
+            res
+        });
+        let consumed = to.run_io(
+            to_cmd,
+            Io {
+                stdin: Some(&mut r),
+                stdout: None,
+            },
+        );
+        drop(r);
+        let produced = producer.join().expect("producer thread");
+        produced?;
+        consumed?;
+        Ok(())
+    })
+}
+
 /// The last `lines` lines of `s`, at most `max` bytes: enough for the cause,
 /// short enough for oned's stderr buffer.
 pub fn tail(s: &str, lines: usize, max: usize) -> String {
@@ -278,6 +311,31 @@ impl Hosts {
         Ok(self.hosts.get_mut(name).expect("inserted above"))
     }
 
+    /// Two different hosts at once (front-end = `None`), e.g. both ends of a
+    /// copy. Both names must differ.
+    pub fn pair(&mut self, a: Option<&str>, b: Option<&str>) -> Result<(&mut Host, &mut Host)> {
+        if a == b {
+            return Err(Error::Input(format!(
+                "a copy needs two different hosts, got {} twice",
+                a.unwrap_or("the front-end")
+            )));
+        }
+        for n in [a, b].into_iter().flatten() {
+            self.get(n)?;
+        }
+        let Hosts { hosts, local, .. } = self;
+        let mut pick = |n: Option<&str>| -> *mut Host {
+            match n {
+                None => local as *mut Host,
+                Some(n) => hosts.get_mut(n).expect("connected above") as *mut Host,
+            }
+        };
+        let (pa, pb) = (pick(a), pick(b));
+        // SAFETY: `a != b`, so the two pointers name different entries (or the
+        // local host and one entry); both borrows come from `&mut self`.
+        Ok(unsafe { (&mut *pa, &mut *pb) })
+    }
+
     /// The front-end when `name` is `None`, else the remote host.
     pub fn at(&mut self, name: Option<&str>) -> Result<&mut Host> {
         match name {
@@ -314,6 +372,31 @@ mod tests {
         assert!(check_host_name("lab1").is_ok());
         assert!(check_host_name("oneadmin@node-1.example").is_ok());
         assert!(check_host_name("fd00::1").is_ok());
+    }
+
+    #[test]
+    fn pipe_checks_both_ends() {
+        let mut hosts = Hosts::new(SshSettings::default());
+        let mut a = Host::local();
+        let b = hosts.local();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let sink = Cmd::new("sh")
+            .arg("-c")
+            .arg("cat > \"$0\"")
+            .arg(out.to_str().unwrap());
+        pipe(&mut a, &Cmd::new("printf").arg("abc"), b, &sink).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "abc");
+        let e = pipe(&mut a, &Cmd::shell("printf x; exit 3"), b, &Cmd::new("cat")).unwrap_err();
+        assert!(e.to_string().contains("exit code 3"), "{e}");
+        let e = pipe(
+            &mut a,
+            &Cmd::new("printf").arg("x"),
+            b,
+            &Cmd::shell("cat >/dev/null; exit 4"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("exit code 4"), "{e}");
     }
 
     #[test]

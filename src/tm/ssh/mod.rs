@@ -1,14 +1,14 @@
 //! The `ssh` transfer-manager driver: disks are copied to each host's local system
 //! datastore and back, keeping sparse files sparse.
 
-mod clone;
-mod cpds;
-mod ln;
-mod migrate;
-mod monitor;
-mod mv;
-mod mvds;
-mod snap;
+pub(crate) mod clone;
+pub(crate) mod cpds;
+pub(crate) mod ln;
+pub(crate) mod migrate;
+pub(crate) mod monitor;
+pub(crate) mod mv;
+pub(crate) mod mvds;
+pub(crate) mod snap;
 
 use crate::dispatch::{ActionSpec, DriverSpec, Kind, Stdout};
 use crate::tm::common;

@@ -279,3 +279,15 @@ fn command_failures_carry_their_evidence() {
         assert!(msg.contains(part), "{part:?} missing from:\n{msg}");
     }
 }
+
+#[test]
+fn shared_lab_hosts_see_the_front_ends_datastore() {
+    let lab = Lab::start_shared(2);
+    let f = lab.ds_root().join("seen-by-all");
+    std::fs::write(&f, "x").unwrap();
+    for h in ["lab1", "lab2"] {
+        let out = lab.sh_on(h, &format!("cat {}", f.display()));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "x", "{h}");
+        assert_eq!(lab.host_path(h, &f), f);
+    }
+}

@@ -76,6 +76,8 @@ pub struct Lab {
     hosts: Vec<LabHost>,
     dir: PathBuf,
     ds_root: PathBuf,
+    /// Every host sees the front-end's ds_root (shared storage, like NFS).
+    shared: bool,
     /// The test process's own mount namespace: never a target of the clean-up sweep.
     own_mnt_ns: Option<PathBuf>,
     /// Last field, so the directory is removed after `Drop::drop` stopped everything.
@@ -137,6 +139,17 @@ impl LabHost {
 impl Lab {
     /// Start `n` hosts and wait until the front-end can ssh to each; panics loudly.
     pub fn start(n: usize) -> Lab {
+        Lab::start_with(n, false)
+    }
+
+    /// Like `start`, but ds_root is NOT private: the front-end and every host
+    /// see the same files there, as with a shared (NFS) datastore. `host_path`
+    /// then returns the path itself.
+    pub fn start_shared(n: usize) -> Lab {
+        Lab::start_with(n, true)
+    }
+
+    fn start_with(n: usize, shared: bool) -> Lab {
         assert!(
             (1..=MAX_HOSTS).contains(&n),
             "Lab::start({n}): a lab has 1 to {MAX_HOSTS} hosts"
@@ -154,6 +167,7 @@ impl Lab {
         let mut lab = Lab {
             hosts: Vec::new(),
             ds_root: dir.join("ds"),
+            shared,
             dir,
             own_mnt_ns: fs::read_link("/proc/self/ns/mnt").ok(),
             _tmp: tmp,
@@ -220,7 +234,11 @@ impl Lab {
                 self.ds_root.display()
             )
         });
-        let base = self.host(name).ds_dir();
+        let base = if self.shared {
+            self.ds_root.clone()
+        } else {
+            self.host(name).ds_dir()
+        };
         if rel.as_os_str().is_empty() {
             base
         } else {
@@ -302,6 +320,7 @@ impl Lab {
     /// Pick a port, write the host's sshd_config and start its sshd.
     fn spawn(&mut self, i: usize) {
         let ds_root = self.ds_root.clone();
+        let shared = self.shared;
         let h = &mut self.hosts[i];
         h.port = free_port(&h.addr);
         write_file(&h.config_path(), sshd_config(h).as_bytes(), 0o600);
@@ -324,13 +343,16 @@ impl Lab {
         let script = format!(
             "set -e\n\
              mount --bind {ssh} {root_ssh}\n\
-             mount --bind {ds} {ds_root}\n\
+             {ds_bind}\n\
              if [ -f {bashrc} ]; then mount --bind {empty} {bashrc}; fi\n\
              exec {sshd} -D -e -f {config} -E {log}\n",
             ssh = q(h.ssh_dir()),
             root_ssh = q(ROOT_SSH),
-            ds = q(h.ds_dir()),
-            ds_root = q(&ds_root),
+            ds_bind = if shared {
+                "# shared storage: ds_root is the front-end's".to_string()
+            } else {
+                format!("mount --bind {} {}", q(h.ds_dir()), q(&ds_root))
+            },
             bashrc = q(ROOT_BASHRC),
             empty = q(h.bashrc_path()),
             sshd = q(SSHD),

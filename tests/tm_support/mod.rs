@@ -49,11 +49,18 @@ impl TmEnv {
             .arg(&remotes)
             .output()
             .expect("run one-storage install");
-        assert!(out.status.success(), "install failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "install failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for d in ["shared", "ssh"] {
             let conf = remotes.join(format!("etc/tm/{d}/{d}.conf"));
             let mut text = std::fs::read_to_string(&conf).expect("conf");
-            text.push_str(&format!("\nSSH_TRANSPORT={}\n{extra_conf}\n", transport.conf_value()));
+            text.push_str(&format!(
+                "\nSSH_TRANSPORT={}\n{extra_conf}\n",
+                transport.conf_value()
+            ));
             std::fs::write(&conf, text).expect("write conf");
         }
         let fake_bin = dir.path().join("bin");
@@ -69,9 +76,14 @@ impl TmEnv {
             std::fs::create_dir_all(&fake_bin).unwrap();
             let p = fake_bin.join(cli);
             std::fs::write(&p, script).unwrap();
-            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
         }
-        TmEnv { dir, remotes, fake_bin }
+        TmEnv {
+            dir,
+            remotes,
+            fake_bin,
+        }
     }
 
     /// What `onevm show -x <id>` prints from now on.
@@ -91,11 +103,22 @@ impl TmEnv {
 
     /// Runs `tm/<driver>/<action> args...` as oned would, from the lab's
     /// front-end (the lab's keys and ssh config as ~/.ssh), with `stdin`.
-    pub fn run(&self, lab: &Lab, driver: &str, action: &str, args: &[&str], stdin: &[u8]) -> Output {
+    pub fn run(
+        &self,
+        lab: &Lab,
+        driver: &str,
+        action: &str,
+        args: &[&str],
+        stdin: &[u8],
+    ) -> Output {
         use std::io::Write;
         let mut cmd = lab.frontend_command(self.action_path(driver, action));
         cmd.args(args);
-        let path = format!("{}:{}", self.fake_bin.display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            self.fake_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         cmd.env("PATH", path);
         cmd.stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -110,14 +133,22 @@ impl TmEnv {
     /// Like `run`, and panics with the full evidence unless it succeeded.
     pub fn run_ok(&self, lab: &Lab, driver: &str, action: &str, args: &[&str]) -> Output {
         let out = self.run(lab, driver, action, args, b"");
-        assert!(out.status.success(), "{}", evidence(driver, action, args, &out));
+        assert!(
+            out.status.success(),
+            "{}",
+            evidence(driver, action, args, &out)
+        );
         out
     }
 
     /// Like `run`, and panics unless it failed; returns the output.
     pub fn run_fail(&self, lab: &Lab, driver: &str, action: &str, args: &[&str]) -> Output {
         let out = self.run(lab, driver, action, args, b"");
-        assert!(!out.status.success(), "expected a failure\n{}", evidence(driver, action, args, &out));
+        assert!(
+            !out.status.success(),
+            "expected a failure\n{}",
+            evidence(driver, action, args, &out)
+        );
         out
     }
 }
@@ -152,7 +183,10 @@ pub struct Disk {
 
 impl Disk {
     pub fn new(id: u32) -> Disk {
-        Disk { id, attrs: Vec::new() }
+        Disk {
+            id,
+            attrs: Vec::new(),
+        }
     }
     pub fn attr(mut self, k: &str, v: &str) -> Disk {
         self.attrs.push((k.to_string(), v.to_string()));
@@ -174,7 +208,14 @@ pub struct Vm {
 
 impl Vm {
     pub fn new(id: u32) -> Vm {
-        Vm { id, lcm_state: 3, deploy_id: format!("one-{id}"), disks: Vec::new(), history: Vec::new(), snapshots: Vec::new() }
+        Vm {
+            id,
+            lcm_state: 3,
+            deploy_id: format!("one-{id}"),
+            disks: Vec::new(),
+            history: Vec::new(),
+            snapshots: Vec::new(),
+        }
     }
     pub fn disk(mut self, d: Disk) -> Vm {
         self.disks.push(d);
@@ -227,7 +268,12 @@ impl Vm {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(self.xml().as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(self.xml().as_bytes())
+            .unwrap();
         String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
     }
 }

@@ -6,8 +6,8 @@
 //!    `<remotes>/etc/tm/<driver>/<driver>.conf`;
 //! 3. the process environment, for the keys a driver lists as environment
 //!    keys (oned's `tmrc`/`defaultrc` export e.g. `QCOW2_OPTIONS`);
-//! 4. the datastore template attribute of the same name (then, for TM
-//!    actions, the disk attribute), as oned sends them.
+//! 4. the datastore template attribute of the same name;
+//! 5. for TM actions, the VM disk's attribute (the most specific).
 //!
 //! `<remotes>` is found from the path the action was called by
 //! (`.../remotes/datastore/fs/cp`), else `$ONE_LOCATION/var/remotes`, else

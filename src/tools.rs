@@ -93,6 +93,14 @@ pub const CAT: Tool = Tool {
     name: "cat",
     package: "coreutils",
 };
+pub const DD: Tool = Tool {
+    name: "dd",
+    package: "coreutils",
+};
+pub const TEST: Tool = Tool {
+    name: "test",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -114,6 +122,8 @@ pub const ALL: &[Tool] = &[
     FALLOCATE,
     MD5SUM,
     CAT,
+    DD,
+    TEST,
 ];
 
 impl Tool {

@@ -28,7 +28,7 @@ impl Expected {
             let v = v.trim().to_ascii_lowercase();
             if v.len() != digits || !v.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(Error::Input(format!(
-                    "IMAGE/TEMPLATE/{key} '{v}' is not a {key} checksum ({digits} hex digits): fix it in the image template"
+                    "IMAGE/TEMPLATE/{key} '{v}' is not a valid {key} checksum ({digits} hex digits): fix it in the image template"
                 )));
             }
             Ok(Some(v))

@@ -66,8 +66,11 @@ pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// A stream whose first bytes were read ahead and are served again.
+pub type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// The first bytes of `r` and a reader that still yields all of it.
-pub fn peek<R: Read>(mut r: R) -> io::Result<(Vec<u8>, io::Chain<io::Cursor<Vec<u8>>, R>)> {
+pub fn peek<R: Read>(mut r: R) -> io::Result<(Vec<u8>, Peeked<R>)> {
     let mut head = vec![0u8; MAGIC_LEN];
     let n = read_full(&mut r, &mut head)?;
     head.truncate(n);

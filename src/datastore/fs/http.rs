@@ -264,6 +264,9 @@ fn describe(e: &ureq::Error) -> String {
     match e {
         ureq::Error::ConnectionFailed => "the connection failed".into(),
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "the connection was refused".into()
+        }
         ureq::Error::Io(io) => format!("the connection broke ({io})"),
         other => other.to_string(),
     }

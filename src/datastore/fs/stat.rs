@@ -9,12 +9,12 @@
 //! like cp does: the reference did not, and stat reveals sizes.
 
 use std::collections::HashSet;
-use std::io::{self, Chain, Cursor, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::ctx::FsCtx;
-use super::decompress::{self, read_full, Compression, Decoder};
+use super::decompress::{self, read_full, Compression, Decoder, Peeked};
 use super::http;
 use super::imginfo::{info_cmd, ImageInfo};
 use super::source::{cannot_access, Source, StreamSettings};
@@ -60,19 +60,19 @@ pub fn size(src: &Source, s: &StreamSettings) -> Result<u64> {
             return Ok(info.virtual_size);
         }
     }
-    let (info, whole, c, len) = probe(src, s)?;
-    if info.format != "raw" {
-        return Ok(info.virtual_size);
+    let head = probe(src, s)?;
+    if head.info.format != "raw" {
+        return Ok(head.info.virtual_size);
     }
-    if let Some(n) = whole {
+    if let Some(n) = head.whole {
         return Ok(n);
     }
-    match (src, c) {
-        (Source::Local(_), _) => {
-            let mut d = open_decoded(src, s)?.0;
+    match (src, head.compression) {
+        (Source::Local(_), c) => {
+            let mut d = open_decoded(src, s)?.reader;
             io::copy(&mut d, &mut io::sink()).map_err(|e| read_error(&src.to_string(), c, e))
         }
-        (Source::Http(u), None) => match len {
+        (Source::Http(u), None) => match head.len {
             Some(l) => Ok(l),
             None => http::content_length(u, &s.http)?.ok_or_else(|| {
                 Error::failed(format!(
@@ -88,41 +88,55 @@ pub fn size(src: &Source, s: &StreamSettings) -> Result<u64> {
     }
 }
 
-type Decoded = Decoder<Chain<Cursor<Vec<u8>>, Box<dyn Read + Send>>>;
+/// The source, decompressed when it should be.
+struct Decoded {
+    reader: Decoder<Peeked<Box<dyn Read + Send>>>,
+    compression: Option<Compression>,
+    /// The (compressed) length, when known.
+    len: Option<u64>,
+}
 
-/// The source, decompressed when it should be; with its compression and,
-/// when known, its (compressed) length.
-fn open_decoded(
-    src: &Source,
-    s: &StreamSettings,
-) -> Result<(Decoded, Option<Compression>, Option<u64>)> {
+fn open_decoded(src: &Source, s: &StreamSettings) -> Result<Decoded> {
     let opened = src.open(s, "register image from")?;
     let (head, chain) =
         decompress::peek(opened.reader).map_err(|e| read_error(&src.to_string(), None, e))?;
-    let c = Compression::detect(&head).filter(|_| s.decompress);
-    Ok((Decoder::new(chain, c), c, opened.len))
+    let compression = Compression::detect(&head).filter(|_| s.decompress);
+    Ok(Decoded {
+        reader: Decoder::new(chain, compression),
+        compression,
+        len: opened.len,
+    })
 }
 
-/// qemu-img's view of the first bytes (more when it asks for more). `whole`
-/// is the size when the data ended within the head.
-fn probe(
-    src: &Source,
-    s: &StreamSettings,
-) -> Result<(ImageInfo, Option<u64>, Option<Compression>, Option<u64>)> {
+/// What the first bytes tell.
+struct Head {
+    info: ImageInfo,
+    /// The size, when the data ended within the head.
+    whole: Option<u64>,
+    compression: Option<Compression>,
+    len: Option<u64>,
+}
+
+/// qemu-img's view of the first bytes (more when it asks for more).
+fn probe(src: &Source, s: &StreamSettings) -> Result<Head> {
     let mut want = HEAD;
     loop {
-        let (mut d, c, len) = open_decoded(src, s)?;
+        let mut d = open_decoded(src, s)?;
         let mut head = vec![0u8; want];
-        let n = read_full(&mut d, &mut head).map_err(|e| read_error(&src.to_string(), c, e))?;
-        drop(d);
+        let n = read_full(&mut d.reader, &mut head)
+            .map_err(|e| read_error(&src.to_string(), d.compression, e))?;
         let mut tmp = tempfile::NamedTempFile::new()
             .map_err(|e| Error::io("cannot create a temporary file for the image head", e))?;
         tmp.write_all(&head[..n])
             .map_err(|e| Error::io("cannot write the image head", e))?;
         let out = Host::local().output(&info_cmd(tmp.path()))?;
         if out.status.success() {
-            let info = ImageInfo::parse(&out.stdout_str()).map_err(|e| cannot_tell(src, e))?;
-            return Ok((info, (n < want).then_some(n as u64), c, len));
+            return Ok(Head {
+                info: ImageInfo::parse(&out.stdout_str()).map_err(|e| cannot_tell(src, e))?,
+                whole: (n < want).then_some(n as u64),
+                compression: d.compression,
+                len: d.len,
+            });
         }
         let err = out.stderr_str();
         match expecting_at_least(&err) {

@@ -3,19 +3,19 @@
 //! It remembers why it failed, so the operator reads the real cause (a 503,
 //! corrupt gzip data) rather than "broken pipe" from the sink.
 
-use std::io::{self, Chain, Cursor, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read};
 
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 
 use super::checksum::{Expected, Hashing};
-use super::decompress::{self, Compression, Decoder};
+use super::decompress::{self, Compression, Decoder, Peeked};
 use super::source::{source_error, Source, StreamSettings};
 use crate::error::{Error, Result};
 
 type Raw = Hashing<Box<dyn Read + Send>>;
 
 pub struct Pipeline {
-    decoder: Decoder<Chain<Cursor<Vec<u8>>, Raw>>,
+    decoder: Decoder<Peeked<Raw>>,
     src: String,
     pub compression: Option<Compression>,
     failure: Option<Error>,

@@ -657,3 +657,157 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `openssl s_server -WWW` serving a directory over TLS with a self-signed
+/// certificate; killed on drop.
+struct TlsServer {
+    child: std::process::Child,
+    url: String,
+    ca: std::path::PathBuf,
+}
+
+impl TlsServer {
+    fn start(dir: &Path) -> TlsServer {
+        let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("openssl (package openssl) is needed for the https test");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        // A CA, and a server certificate for 127.0.0.1 signed by it.
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &p("ca.key"),
+                    "-out",
+                    &p("ca.pem"),
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=one-storage test CA",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &p("key.pem"),
+                    "-out",
+                    &p("leaf.csr"),
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p("leaf.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &p("cert.pem"),
+            "-days",
+            "2",
+            "-copy_extensions",
+            "copy",
+        ]);
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let port = free_port();
+        let child = std::process::Command::new("openssl")
+            .args([
+                "s_server",
+                "-quiet",
+                "-WWW",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+            ])
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsServer {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+            ca: dir.join("ca.pem"),
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_certificates_are_verified_unless_disabled() {
+    let fs = Fs::new();
+    let www = fs.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 239) as u8).collect();
+    std::fs::write(www.join("img.raw"), &data).unwrap();
+    let srv = TlsServer::start(&www);
+    let url = format!("{}/img.raw", srv.url);
+    let base = fs.path("ds");
+    fs.run("cp", "7", &http_dump(&url, &base).b64())
+        .fails_with(&[
+            &format!("Cannot download {url}: TLS failed (invalid peer certificate"),
+            "DOWNLOAD_CA_FILE",
+            "DOWNLOAD_TLS_VERIFY=no",
+        ]);
+    assert!(!base.exists());
+    let (img, _) = cp_ok(
+        &fs,
+        &http_dump(&url, &base).ds("DOWNLOAD_TLS_VERIFY", "no"),
+        &base,
+    );
+    assert!(std::fs::read(&img).unwrap() == data);
+    std::fs::remove_file(&img).unwrap();
+    let (img, _) = cp_ok(
+        &fs,
+        &http_dump(&url, &base).ds("DOWNLOAD_CA_FILE", srv.ca.to_str().unwrap()),
+        &base,
+    );
+    assert!(std::fs::read(&img).unwrap() == data);
+}

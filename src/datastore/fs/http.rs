@@ -204,6 +204,11 @@ impl Client {
             )))
         };
         match e {
+            // rustls reports a refused certificate as invalid data on the socket.
+            ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::InvalidData => fatal(format!(
+                "TLS failed ({io}): set DOWNLOAD_CA_FILE to the CA bundle that signed the server's certificate, \
+                 or DOWNLOAD_TLS_VERIFY=no in the datastore template to accept it unchecked"
+            )),
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => fatal(format!(
                 "TLS failed ({e}): set DOWNLOAD_CA_FILE to the CA bundle that signed the server's certificate, \
                  or DOWNLOAD_TLS_VERIFY=no in the datastore template to accept it unchecked"

@@ -126,7 +126,10 @@ fn a_failure_on_the_bridge_removes_the_temporary_files_there() {
     };
     let (r, log) = run(&args(&src, &base, &[], wrong));
     let e = r.unwrap_err().summary();
-    assert!(e.starts_with(&format!("Checksum mismatch for {}", src.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("Checksum mismatch for {}", src.display())),
+        "{e}"
+    );
     assert!(log.last().unwrap().starts_with("rm -f "), "{log:?}");
     assert_eq!(files_in(&base), Vec::<PathBuf>::new());
 }

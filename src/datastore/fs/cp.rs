@@ -65,13 +65,6 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let mut ctx = FsCtx::load(inv)?;
     let args = CpArgs::from_ctx(&ctx)?;
     let mut pipe = Pipeline::open(&args.src, &args.stream, args.expected.clone())?;
-    match &args.src {
-        Source::Local(p) => log::info!(
-            "Copying local image {} to the image repository",
-            p.display()
-        ),
-        Source::Http(u) => log::info!("Downloading image {u} to the image repository"),
-    }
     let bridge = ctx.bridge(ctx.image_key())?;
     let host = ctx.host(bridge.as_deref())?;
     copy(host, &args, &mut pipe)

@@ -26,6 +26,14 @@ impl Pipeline {
     /// Opens the source and identifies its compression from the first bytes.
     pub fn open(src: &Source, s: &StreamSettings, expected: Expected) -> Result<Pipeline> {
         let opened = src.open(s, "copy image from")?;
+        // Before the progress bar, which owns the terminal from then on.
+        match src {
+            Source::Local(p) => log::info!(
+                "Copying local image {} to the image repository",
+                p.display()
+            ),
+            Source::Http(u) => log::info!("Downloading image {u} to the image repository"),
+        }
         let raw = Hashing::new(progress(opened.reader, opened.len), expected);
         let name = src.to_string();
         let (head, chain) = decompress::peek(raw).map_err(|e| read_error(&name, None, e))?;

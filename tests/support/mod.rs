@@ -423,6 +423,26 @@ pub fn bzip2(data: &[u8]) -> Vec<u8> {
     compress("bzip2", data)
 }
 
+/// Whether the file name is 32 hex digits, as new images are named.
+pub fn hex32(p: &Path) -> bool {
+    let n = p.file_name().unwrap().to_string_lossy();
+    n.len() == 32 && n.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Runs cp and returns the new image, checking it is alone in BASE_PATH.
+pub fn cp_ok(fs: &Fs, dump: &Dump, base: &Path) -> (std::path::PathBuf, String) {
+    let line = fs.run("cp", "7", &dump.b64()).success();
+    let (p, format) = source_and_format(&line);
+    assert_eq!(p.parent().unwrap(), base, "{line}");
+    assert!(hex32(&p), "{line}");
+    assert_eq!(
+        files_in(base),
+        vec![p.clone()],
+        "only the image is left in BASE_PATH"
+    );
+    (p, format)
+}
+
 /// Parses cp's stdout `<path> <format>`.
 pub fn source_and_format(line: &str) -> (PathBuf, String) {
     let (p, f) = line.rsplit_once(' ').expect("'<source> <format>'");

@@ -95,9 +95,10 @@ impl Source {
                 let canon = s.dirs.check(p, what)?;
                 let f = std::fs::File::open(&canon).map_err(|e| cannot_access(p, &e))?;
                 let meta = f.metadata().map_err(|e| cannot_access(p, &e))?;
-                if meta.is_dir() {
+                use std::os::unix::fs::FileTypeExt;
+                if !(meta.is_file() || meta.file_type().is_block_device()) {
                     return Err(Error::Input(format!(
-                        "IMAGE/PATH {} is a directory: register an image file",
+                        "IMAGE/PATH {} is not a regular file: register an image file",
                         p.display()
                     )));
                 }

@@ -197,6 +197,7 @@ impl Out {
 
 /// An action dump built the way oned prints it (template values in CDATA,
 /// or as plain escaped text with `plain`).
+#[derive(Clone)]
 pub struct Dump {
     image: Vec<(String, String)>,
     image_tmpl: Vec<(String, String)>,

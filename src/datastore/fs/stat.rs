@@ -30,7 +30,7 @@ const MIB: u64 = 1 << 20;
 pub fn run(inv: &mut Invocation) -> Result<String> {
     let ctx = FsCtx::load(inv)?;
     let src = Source::parse(ctx.image()?.require("PATH")?)?;
-    let files_ds = ctx.datastore()?.get("TYPE") == Some("2");
+    let files_ds = ctx.datastore().ok().and_then(|d| d.get("TYPE")) == Some("2");
     let s = StreamSettings::from_conf(&ctx.conf, files_ds)?;
     let bytes = size(&src, &s)?;
     if bytes == 0 {

@@ -131,7 +131,8 @@ fn no_usable_bridge_is_an_error_and_nothing_is_written() {
 
     // A bridge nobody can reach.
     let dump = Dump::new(src.to_str().unwrap(), &base).ds("BRIDGE_LIST", "nosuchhost.invalid");
-    cp_via(&lab, &fs, "7", &dump).fails_with(&["nosuchhost.invalid"]);
+    cp_via(&lab, &fs, "7", &dump)
+        .fails_with(&["Cannot reach nosuchhost.invalid, the bridge chosen from BRIDGE_LIST"]);
 
     assert!(!base.exists());
     for h in ["lab1", "lab2"] {

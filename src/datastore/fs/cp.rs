@@ -66,7 +66,12 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let args = CpArgs::from_ctx(&ctx)?;
     let mut pipe = Pipeline::open(&args.src, &args.stream, args.expected.clone())?;
     let bridge = ctx.bridge(ctx.image_key())?;
-    let host = ctx.host(bridge.as_deref())?;
+    let host = ctx.host(bridge.as_deref()).map_err(|e| {
+        let b = bridge.as_deref().unwrap_or_default();
+        e.context(format!(
+            "Cannot reach {b}, the bridge chosen from BRIDGE_LIST"
+        ))
+    })?;
     copy(host, &args, &mut pipe)
 }
 

@@ -210,19 +210,34 @@ pub struct SshSettings {
     pub keepalive: Duration,
     /// Deadline for one remote command.
     pub command_timeout: Duration,
+    /// Host keys policy when ssh_config sets no StrictHostKeyChecking
+    /// (SSH_STRICT_HOST_KEY_CHECKING).
+    pub strict_host_key_checking: sshconfig::Strict,
+    /// The driver configuration file these settings came from, for messages.
+    pub driver_conf: Option<std::path::PathBuf>,
 }
 
 impl SshSettings {
     /// Reads `SSH_TRANSPORT`, `SSH_CONFIG`, `SSH_CONNECT_TIMEOUT`,
-    /// `SSH_KEEPALIVE` and `COMMAND_TIMEOUT` (seconds) from a driver's config.
+    /// `SSH_KEEPALIVE`, `COMMAND_TIMEOUT` (seconds) and
+    /// `SSH_STRICT_HOST_KEY_CHECKING` from a driver's config. The ssh_config
+    /// values for a host, when it sets them, win over these defaults.
     pub fn from_config(c: &crate::config::Config) -> Result<SshSettings> {
         let d = SshSettings::default();
+        let strict = match c.get("SSH_STRICT_HOST_KEY_CHECKING") {
+            None => d.strict_host_key_checking,
+            Some(v) => sshconfig::Strict::parse(v).ok_or_else(|| {
+                c.invalid("SSH_STRICT_HOST_KEY_CHECKING", "yes, accept-new or no")
+            })?,
+        };
         Ok(SshSettings {
             kind: TransportKind::parse(c.get_or("SSH_TRANSPORT", "ssh2"))?,
             config_file: c.get("SSH_CONFIG").map(std::path::PathBuf::from),
             connect_timeout: c.seconds("SSH_CONNECT_TIMEOUT", d.connect_timeout.as_secs())?,
             keepalive: c.seconds("SSH_KEEPALIVE", d.keepalive.as_secs())?,
             command_timeout: c.seconds("COMMAND_TIMEOUT", d.command_timeout.as_secs())?,
+            strict_host_key_checking: strict,
+            driver_conf: c.files().last().cloned(),
         })
     }
 }
@@ -235,6 +250,8 @@ impl Default for SshSettings {
             connect_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(10),
             command_timeout: Duration::from_secs(3600),
+            strict_host_key_checking: sshconfig::Strict::AcceptNew,
+            driver_conf: None,
         }
     }
 }

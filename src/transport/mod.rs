@@ -4,6 +4,7 @@
 //! command, it is not a second code path. A [`Hosts`] pool keeps one
 //! connection per host for the whole action.
 
+pub mod knownhosts;
 pub mod local;
 pub mod ssh2;
 pub mod sshcli;

@@ -30,7 +30,8 @@ pub enum Strict {
     Yes,
     /// Record unknown keys, refuse changed ones.
     AcceptNew,
-    /// Accept anything (changed keys are still refused).
+    /// Record unknown keys; a changed key only draws a warning (as with ssh,
+    /// which then still logs in by key).
     No,
 }
 

@@ -114,8 +114,15 @@ const REMOTE_PRELUDE: &str = "export PATH=\"/usr/sbin:/sbin:$PATH\" LANG=C LC_AL
 impl Cmd {
     /// The line an SSH transport hands to the remote user's shell: the
     /// [`shell_line`](Cmd::shell_line) behind a fixed environment prelude.
+    /// A plain command replaces the shell (`exec`), so that how it ended,
+    /// signals included, is what the server reports.
     pub fn remote_line(&self) -> String {
-        format!("{REMOTE_PRELUDE}{}", self.shell_line())
+        let exec = if self.cwd.is_none() && self.env.is_empty() {
+            "exec "
+        } else {
+            ""
+        };
+        format!("{REMOTE_PRELUDE}{exec}{}", self.shell_line())
     }
 }
 

@@ -93,6 +93,16 @@ pub const CAT: Tool = Tool {
     name: "cat",
     package: "coreutils",
 };
+/// Sets the environment of a remote command that runs without a shell.
+pub const ENV: Tool = Tool {
+    name: "env",
+    package: "coreutils",
+};
+/// Bounds every remote command on the host itself (see `transport::remote_line`).
+pub const TIMEOUT: Tool = Tool {
+    name: "timeout",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -114,6 +124,8 @@ pub const ALL: &[Tool] = &[
     FALLOCATE,
     MD5SUM,
     CAT,
+    ENV,
+    TIMEOUT,
 ];
 
 impl Tool {

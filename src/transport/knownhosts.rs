@@ -18,8 +18,14 @@ use crate::error::{Error, Result};
 pub enum Check {
     Match,
     /// A key of the same type is recorded and differs: possibly an attack.
-    Changed { file: PathBuf, line: usize },
-    Revoked { file: PathBuf, line: usize },
+    Changed {
+        file: PathBuf,
+        line: usize,
+    },
+    Revoked {
+        file: PathBuf,
+        line: usize,
+    },
     Unknown,
 }
 
@@ -84,12 +90,17 @@ impl KnownHosts {
                 }
                 Some(_) => false,
             };
-            let (Some(names), Some(_type), Some(key)) = (fields.next(), fields.next(), fields.next())
+            let (Some(names), Some(_type), Some(key)) =
+                (fields.next(), fields.next(), fields.next())
             else {
                 continue;
             };
             let (Some(names), Ok(key)) = (parse_names(names), B64.decode(key)) else {
-                log::debug!("{}, line {}: not a known_hosts entry", file.display(), n + 1);
+                log::debug!(
+                    "{}, line {}: not a known_hosts entry",
+                    file.display(),
+                    n + 1
+                );
                 continue;
             };
             self.entries.push(Entry {
@@ -103,7 +114,9 @@ impl KnownHosts {
     }
 
     fn for_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
-        self.entries.iter().filter(move |e| names_match(&e.names, name))
+        self.entries
+            .iter()
+            .filter(move |e| names_match(&e.names, name))
     }
 
     /// Checks `key` (a public key blob) for the host recorded as `name`.
@@ -192,7 +205,12 @@ fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
 /// the file 0600 and its directory 0700 when they do not exist.
 pub fn append(file: &Path, name: &str, key: &[u8], hashed: bool) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let io = |e| Error::io(format!("cannot record the host key of {name} in {}", file.display()), e);
+    let io = |e| {
+        Error::io(
+            format!("cannot record the host key of {name} in {}", file.display()),
+            e,
+        )
+    };
     let kind = key_type(key).unwrap_or("unknown");
     let names = if hashed {
         let mut salt = [0u8; 20];

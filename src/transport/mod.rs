@@ -83,6 +83,33 @@ pub trait Transport: Send {
     fn exec(&mut self, cmd: &Cmd, io: Io<'_>) -> Result<Output>;
 }
 
+/// Seconds the host's own deadline leaves after ours: our deadline fires
+/// first and reports the timeout; the host's only makes sure the command dies.
+const HOST_DEADLINE_GRACE: u64 = 1;
+
+/// The line an SSH transport runs for `cmd` on a host: the command under
+/// `timeout -s KILL`, so that a command we gave up on does not run on after
+/// the connection closed (`timeout` kills its whole process group, pipelines
+/// included). Without a working directory no shell stands between `timeout`
+/// and the program, so a signal that kills it is reported as such.
+pub fn remote_line(cmd: &Cmd, deadline: Duration) -> String {
+    let secs = deadline.as_secs() + u64::from(deadline.subsec_nanos() > 0) + HOST_DEADLINE_GRACE;
+    let mut line = crate::tools::TIMEOUT
+        .cmd()
+        .args(["-s", "KILL", &secs.to_string()]);
+    if cmd.get_cwd().is_some() {
+        // `cd` needs a shell.
+        line = line.args(["sh", "-c"]).arg(cmd.shell_line());
+    } else {
+        if !cmd.get_env().is_empty() {
+            let vars = cmd.get_env().iter().map(|(k, v)| format!("{k}={v}"));
+            line = line.arg(crate::tools::ENV.name).args(vars);
+        }
+        line = line.arg(cmd.program()).args(cmd.get_args().iter().cloned());
+    }
+    line.remote_line()
+}
+
 /// A place to run commands, with its name for messages.
 pub struct Host {
     name: Option<String>,
@@ -332,6 +359,42 @@ mod tests {
         assert!(check_host_name("lab1").is_ok());
         assert!(check_host_name("oneadmin@node-1.example").is_ok());
         assert!(check_host_name("fd00::1").is_ok());
+    }
+
+    #[test]
+    fn remote_lines_keep_args_env_cwd_and_signals() {
+        use std::os::unix::process::ExitStatusExt;
+        let sh = |line: String| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(line)
+                .output()
+                .unwrap()
+        };
+        let t = Duration::from_secs(5);
+        let nasty = ["a b", "it's", "$(echo x)", "new\nline", ""];
+        let out = sh(remote_line(&Cmd::new("printf").arg("%s|").args(nasty), t));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "a b|it's|$(echo x)|new\nline||"
+        );
+        let c = Cmd::new("sh")
+            .arg("-c")
+            .arg("echo \"$V $LANG\"")
+            .env("V", "v w");
+        let out = sh(remote_line(&c, t));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "v w C\n");
+        let out = sh(remote_line(&Cmd::new("pwd").cwd("/usr"), t));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "/usr\n");
+        let out = sh(remote_line(&Cmd::shell("kill -TERM $$"), t));
+        assert_eq!(out.status.signal(), Some(15));
+        let start = std::time::Instant::now();
+        let out = sh(remote_line(
+            &Cmd::shell("sleep 30 | cat"),
+            Duration::from_millis(10),
+        ));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(out.status.signal(), Some(9));
     }
 
     #[test]

@@ -78,7 +78,8 @@ fn open(t: &ResolvedHost) -> Result<Conn> {
     let who = describe(t);
     let tcp = tcp_connect(t)?;
     let fd = tcp.as_raw_fd();
-    let failed = |what: &str, e: ::ssh2::Error| Error::Ssh(format!("{what} {who}: {}", e.message()));
+    let failed =
+        |what: &str, e: ::ssh2::Error| Error::Ssh(format!("{what} {who}: {}", e.message()));
     let mut session = Session::new().map_err(|e| failed("cannot start SSH with", e))?;
     session.set_tcp_stream(tcp);
     // Bounds each blocking step of the handshake and login.
@@ -129,7 +130,9 @@ fn prefer_methods(s: &Session, t: &ResolvedHost, known: &super::knownhosts::Know
     let mut wanted: Vec<String> = Vec::new();
     for kind in known.key_types(&name) {
         match kind.as_str() {
-            "ssh-rsa" => wanted.extend(["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"].map(String::from)),
+            "ssh-rsa" => {
+                wanted.extend(["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"].map(String::from))
+            }
             _ => wanted.push(kind),
         }
     }
@@ -157,7 +160,10 @@ fn set_pref(s: &Session, kind: MethodType, wanted: &[String]) {
         return;
     }
     if let Err(e) = s.method_pref(kind, &order.join(",")) {
-        log::debug!("libssh2 refused the method preference {}: {e}", order.join(","));
+        log::debug!(
+            "libssh2 refused the method preference {}: {e}",
+            order.join(",")
+        );
     }
 }
 
@@ -175,7 +181,8 @@ impl Transport for Ssh2 {
             }
         };
         let deadline = cmd.get_timeout().unwrap_or(self.settings.command_timeout);
-        match pump::run(&conn.session, conn.fd, &cmd.remote_line(), io, deadline) {
+        let line = super::remote_line(cmd, deadline);
+        match pump::run(&conn.session, conn.fd, &line, io, deadline) {
             Ok(done) => {
                 if !done.reusable {
                     self.conn = None;

@@ -24,9 +24,9 @@ const PACKET: u32 = 32 << 10;
 const BUF: usize = 256 << 10;
 /// How much of stderr is kept: its tail carries the cause.
 const STDERR_KEEP: usize = 64 << 10;
-/// Time to stop a timed-out command and close its channel, after which the
-/// session is given up.
-const CLEANUP: Duration = Duration::from_secs(2);
+/// Time for the channel of a timed-out command to close; past it the session
+/// is dropped (the next command reconnects) rather than waited for.
+const CLEANUP: Duration = Duration::from_millis(500);
 const LIBSSH2_ERROR_EAGAIN: i32 = -37;
 
 pub(in crate::transport) enum Failure {
@@ -144,7 +144,11 @@ pub(in crate::transport) fn run(
     let Some(mut channel) = opened.map_err(ssh)? else {
         return Ok(Pump::timed_out(timeout, Vec::new(), Vec::new(), false));
     };
-    if poller.retry(until, || channel.exec(line)).map_err(ssh)?.is_none() {
+    if poller
+        .retry(until, || channel.exec(line))
+        .map_err(ssh)?
+        .is_none()
+    {
         return Ok(Pump::timed_out(timeout, Vec::new(), Vec::new(), false));
     }
     let Io { stdin, stdout } = io;

@@ -5,9 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
-use super::{
-    ssh, would_block, Channel, Chunk, Done, Failure, Feed, Poller, CLEANUP, STDERR_KEEP,
-};
+use super::{ssh, would_block, Channel, Chunk, Done, Failure, Feed, Poller, CLEANUP, STDERR_KEEP};
 use crate::error::Error;
 use crate::transport::{Output, Status};
 
@@ -121,7 +119,14 @@ impl Pump<'_, '_> {
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        f.pending = Some(buf);
+                        // libssh2 keeps waiting for window space on a channel the
+                        // server closed (the command exited without reading it all).
+                        if self.channel.eof() && self.channel.wait_close().is_ok() {
+                            log::debug!("the remote command ended before reading all its input");
+                            f.source_done = true;
+                        } else {
+                            f.pending = Some(buf);
+                        }
                         break;
                     }
                     Err(e) => {
@@ -190,17 +195,15 @@ impl Pump<'_, '_> {
         Ok(true)
     }
 
-    /// At the deadline: asks sshd to kill the command's process group (OpenSSH
-    /// honours the "signal" request; other servers refuse it harmlessly),
-    /// closes the channel and drains it. If that does not finish within
-    /// [`CLEANUP`], the session is given up.
+    /// At the deadline: closes the channel and drains it (the host's own
+    /// `timeout` kills the command shortly after). If that does not finish
+    /// within [`CLEANUP`], the session is given up.
     fn abandon(mut self, timeout: Duration) -> Done {
         let grace = Instant::now() + CLEANUP;
-        let signalled = self.poller.retry(grace, || {
-            self.channel.process_startup("signal", Some("KILL"))
-        });
-        log::debug!("asked the server to kill the timed-out command: {signalled:?}");
-        let mut clean = matches!(self.poller.retry(grace, || self.channel.close()), Ok(Some(())));
+        let mut clean = matches!(
+            self.poller.retry(grace, || self.channel.close()),
+            Ok(Some(()))
+        );
         while clean && !(self.out_done && self.err_done) && Instant::now() < grace {
             let progress = matches!(self.read_stream(false, false), Ok(true))
                 | matches!(self.read_stream(true, true), Ok(true));
@@ -211,7 +214,10 @@ impl Pump<'_, '_> {
         clean = clean
             && self.out_done
             && self.err_done
-            && matches!(self.poller.retry(grace, || self.channel.wait_close()), Ok(Some(())));
+            && matches!(
+                self.poller.retry(grace, || self.channel.wait_close()),
+                Ok(Some(()))
+            );
         let stdout = std::mem::take(&mut self.stdout);
         let stderr = std::mem::take(&mut self.stderr);
         Pump::timed_out(timeout, stdout, stderr, clean)

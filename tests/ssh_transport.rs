@@ -43,6 +43,10 @@ impl Client {
 
     /// A `Host` block per lab host, after `extra` (first value wins).
     fn write_config(&self, extra: &str) {
+        self.write_config_with_key(extra, &self.lab.fe_ssh_dir().join("id_ed25519"));
+    }
+
+    fn write_config_with_key(&self, extra: &str, key: &Path) {
         let mut s = format!("{extra}\n");
         for h in self.lab.hosts() {
             s += &format!(
@@ -53,7 +57,7 @@ impl Client {
         s += &format!(
             "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  \
              GlobalKnownHostsFile /dev/null\n  ConnectTimeout 5\n",
-            self.lab.fe_ssh_dir().join("id_ed25519").display(),
+            key.display(),
             self.known_hosts().display()
         );
         std::fs::write(self.config(), s).unwrap();
@@ -99,6 +103,7 @@ both_transports!(
     a_deadline_stops_a_hung_command,
     new_host_keys_are_recorded_and_changed_ones_refused,
     an_unreachable_host_fails_within_the_connect_timeout,
+    a_refused_login_says_what_was_tried,
 );
 
 fn runs_commands_over_one_connection(kind: TransportKind) {
@@ -212,9 +217,10 @@ fn streams_data_both_ways_at_once(kind: TransportKind) {
         echoed.len()
     );
 
-    // Into a file on the host, then back out.
+    // Into a file on the host, then back out (smaller: the path is the same).
+    let data = &data[..8 << 20];
     let blob = c.ds("blob");
-    let mut input: &[u8] = &data;
+    let mut input: &[u8] = data;
     h.run_io(
         &Cmd::shell("cat > \"$1\"")
             .arg("sh")
@@ -226,11 +232,15 @@ fn streams_data_both_ways_at_once(kind: TransportKind) {
     )
     .unwrap();
     let on_host = std::fs::read(c.lab.host_path("lab1", &blob)).unwrap();
-    assert_eq!(md5_hex(&on_host), md5_hex(&data));
+    assert!(
+        on_host == data,
+        "the file on lab1 differs ({} bytes)",
+        on_host.len()
+    );
     let sum = h
         .run_stdout(&Cmd::new("md5sum").arg(blob.to_str().unwrap()))
         .unwrap();
-    assert!(sum.starts_with(&md5_hex(&data)), "{sum}");
+    assert!(sum.starts_with(&md5_hex(data)), "{sum}");
 
     let mut back: Vec<u8> = Vec::new();
     h.run_io(
@@ -241,11 +251,11 @@ fn streams_data_both_ways_at_once(kind: TransportKind) {
         },
     )
     .unwrap();
-    assert_eq!(md5_hex(&back), md5_hex(&data));
+    assert!(back == data, "read back {} bytes, not the same", back.len());
 
     // A command that closes its outputs first still gets all its input.
     let closed = c.ds("closed-outputs");
-    let mut input: &[u8] = &data;
+    let mut input: &[u8] = data;
     h.run_io(
         &Cmd::shell("exec >&- 2>&-; cat > \"$1\"")
             .arg("sh")
@@ -262,7 +272,7 @@ fn streams_data_both_ways_at_once(kind: TransportKind) {
     assert_eq!(len, data.len() as u64);
 
     // A command that stops reading early ends cleanly with its own status.
-    let mut input: &[u8] = &data;
+    let mut input: &[u8] = data;
     let out = h
         .output_io(&Cmd::shell("head -c 10 >/dev/null; exit 4"), &mut input)
         .unwrap();
@@ -401,6 +411,7 @@ fn new_host_keys_are_recorded_and_changed_ones_refused(kind: TransportKind) {
         ..c.settings(kind)
     };
     let e = Hosts::new(strict).get("lab1").err().unwrap();
+    eprintln!("{kind:?}: {e}");
     assert!(matches!(e, Error::Ssh(_)), "{e:?}");
     assert!(
         !c.known_hosts().exists() || std::fs::read_to_string(c.known_hosts()).unwrap().is_empty()
@@ -411,6 +422,7 @@ fn new_host_keys_are_recorded_and_changed_ones_refused(kind: TransportKind) {
     std::fs::write(c.known_hosts(), format!("{name} {wrong}\n")).unwrap();
     let e = c.hosts(kind).get("lab1").err().unwrap();
     let msg = e.to_string();
+    eprintln!("{kind:?}: {msg}");
     assert!(matches!(e, Error::Ssh(_)), "{e:?}");
     assert!(msg.contains("lab1"), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
@@ -449,6 +461,25 @@ fn an_unreachable_host_fails_within_the_connect_timeout(kind: TransportKind) {
     assert!(matches!(e, Error::Ssh(_)), "{e:?}");
     assert!(msg.contains("dead"), "{msg}");
     assert!(msg.contains("Connection refused"), "{msg}");
+}
+
+fn a_refused_login_says_what_was_tried(kind: TransportKind) {
+    let c = Client::new(1);
+    other_key(c.dir.path());
+    let stranger = c.dir.path().join("other_key");
+    c.write_config_with_key("", &stranger);
+    let e = c.hosts(kind).get("lab1").err().unwrap();
+    let msg = e.to_string();
+    eprintln!("{kind:?}: {msg}");
+    assert!(matches!(e, Error::Ssh(_)), "{e:?}");
+    assert!(msg.contains("lab1"), "{msg}");
+    match kind {
+        TransportKind::Ssh2 => {
+            assert!(msg.contains("cannot log in to lab1"), "{msg}");
+            assert!(msg.contains(&stranger.display().to_string()), "{msg}");
+        }
+        TransportKind::Cli => assert!(msg.contains("Permission denied"), "{msg}"),
+    }
 }
 
 #[test]
@@ -511,6 +542,71 @@ fn cli_leaves_no_ssh_process_behind() {
     drop(cli);
     assert_eq!(ssh_processes_using(&dir), Vec::<String>::new());
     assert!(!dir.exists(), "{} is left behind", dir.display());
+}
+
+/// Run by `logs_in_with_the_agent` in a child process, with the agent's
+/// socket in its environment: connects with the transport named in
+/// OST_TEST_KIND and runs `true`.
+#[test]
+#[ignore = "helper run in a child process"]
+fn helper_run_true() {
+    let Ok(config) = std::env::var("OST_TEST_SSH_CONFIG") else {
+        return;
+    };
+    let kind = TransportKind::parse(&std::env::var("OST_TEST_KIND").unwrap()).unwrap();
+    let s = SshSettings {
+        kind,
+        config_file: Some(PathBuf::from(config)),
+        ..SshSettings::default()
+    };
+    Hosts::new(s)
+        .get("lab1")
+        .unwrap()
+        .run(&Cmd::new("true"))
+        .unwrap();
+    println!("LOGGED IN");
+}
+
+#[test]
+fn logs_in_with_the_agent() {
+    let c = Client::new(1);
+    // No usable identity file: only the agent holds the key.
+    c.write_config_with_key("Host *\n  IdentitiesOnly no\n", &c.dir.path().join("none"));
+    let sock = c.dir.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        sock.exists()
+    });
+    assert!(ready, "ssh-agent did not create {}", sock.display());
+    common::cmd::run_ok(
+        std::process::Command::new("ssh-add")
+            .arg("-q")
+            .arg(c.lab.fe_ssh_dir().join("id_ed25519"))
+            .env("SSH_AUTH_SOCK", &sock),
+    );
+    for kind in ["ssh2", "ssh"] {
+        let out = common::cmd::run_ok(
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--ignored", "--exact", "helper_run_true", "--nocapture"])
+                .env("OST_TEST_SSH_CONFIG", c.config())
+                .env("OST_TEST_KIND", kind)
+                .env("SSH_AUTH_SOCK", &sock),
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("LOGGED IN"),
+            "{kind}: {}",
+            common::cmd::outcome(&out)
+        );
+    }
+    agent.kill().unwrap();
+    agent.wait().unwrap();
 }
 
 /// Run by `cli_master_dies_with_a_killed_action` in a child process: connects,

@@ -398,6 +398,22 @@ mod tests {
     }
 
     #[test]
+    fn settings_read_the_host_key_policy_and_name_a_bad_value() {
+        use crate::config::{Config, Origin};
+        let mut c = Config::new();
+        let d = SshSettings::from_config(&c).unwrap();
+        assert_eq!(d.strict_host_key_checking, sshconfig::Strict::AcceptNew);
+        c.set("SSH_STRICT_HOST_KEY_CHECKING", "yes", Origin::Environment);
+        let s = SshSettings::from_config(&c).unwrap();
+        assert_eq!(s.strict_host_key_checking, sshconfig::Strict::Yes);
+        let file = std::path::PathBuf::from("/etc/one/tm/ssh/ssh.conf");
+        c.set("SSH_STRICT_HOST_KEY_CHECKING", "maybe", Origin::File(file));
+        let e = SshSettings::from_config(&c).unwrap_err().to_string();
+        assert!(e.contains("SSH_STRICT_HOST_KEY_CHECKING=maybe"), "{e}");
+        assert!(e.contains("/etc/one/tm/ssh/ssh.conf"), "{e}");
+    }
+
+    #[test]
     fn tail_keeps_the_last_lines() {
         assert_eq!(tail("a\nb\nc\n", 2, 100), "b\nc");
         assert_eq!(tail("abcdef", 5, 3), "...def");

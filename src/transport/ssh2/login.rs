@@ -50,9 +50,9 @@ pub(super) fn verify_host_key(s: &Session, t: &ResolvedHost, known: &KnownHosts)
             let file = t.known_hosts_files.first().map(|f| f.to_string_lossy());
             let file = file.as_deref().unwrap_or("~/.ssh/known_hosts");
             Err(Error::Ssh(format!(
-                "the host key of {who} is not in known_hosts and StrictHostKeyChecking is yes: \
-                 add it with ssh-keyscan -p {} {} >> {}, or set \
-                 SSH_STRICT_HOST_KEY_CHECKING=accept-new in the driver configuration",
+                "the host key of {who} is not in known_hosts and StrictHostKeyChecking is yes \
+                 (from ssh_config, else SSH_STRICT_HOST_KEY_CHECKING): add it with \
+                 ssh-keyscan -p {} {} >> {}, or allow new keys with accept-new",
                 t.port,
                 quote(&t.hostname),
                 quote(file)

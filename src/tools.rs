@@ -101,6 +101,16 @@ pub const TEST: Tool = Tool {
     name: "test",
     package: "coreutils",
 };
+/// Sets the environment of a remote command that runs without a shell.
+pub const ENV: Tool = Tool {
+    name: "env",
+    package: "coreutils",
+};
+/// Bounds every remote command on the host itself (see `transport::remote_line`).
+pub const TIMEOUT: Tool = Tool {
+    name: "timeout",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -124,6 +134,8 @@ pub const ALL: &[Tool] = &[
     CAT,
     DD,
     TEST,
+    ENV,
+    TIMEOUT,
 ];
 
 impl Tool {

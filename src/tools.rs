@@ -93,6 +93,24 @@ pub const CAT: Tool = Tool {
     name: "cat",
     package: "coreutils",
 };
+pub const DD: Tool = Tool {
+    name: "dd",
+    package: "coreutils",
+};
+pub const TEST: Tool = Tool {
+    name: "test",
+    package: "coreutils",
+};
+/// Sets the environment of a remote command that runs without a shell.
+pub const ENV: Tool = Tool {
+    name: "env",
+    package: "coreutils",
+};
+/// Bounds every remote command on the host itself (see `transport::remote_line`).
+pub const TIMEOUT: Tool = Tool {
+    name: "timeout",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -114,6 +132,10 @@ pub const ALL: &[Tool] = &[
     FALLOCATE,
     MD5SUM,
     CAT,
+    DD,
+    TEST,
+    ENV,
+    TIMEOUT,
 ];
 
 impl Tool {

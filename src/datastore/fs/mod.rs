@@ -1,7 +1,20 @@
 //! The `fs` datastore driver: image files under the datastore's BASE_PATH,
 //! on the front-end or on a BRIDGE_LIST host.
 
+pub mod checksum;
+pub mod cp;
 pub mod ctx;
+pub mod decompress;
+pub mod download;
+pub mod http;
+pub mod imginfo;
+pub mod json;
+pub mod restricted;
+pub mod source;
+pub mod sparse;
+pub mod stat;
+pub mod stream;
+pub mod throttle;
 
 use crate::dispatch::{ActionSpec, DriverSpec, Invocation, Kind, Stdout};
 use crate::error::{Error, Result};
@@ -33,7 +46,7 @@ pub static DRIVER: DriverSpec = DriverSpec {
             "cp",
             "Register an image from IMAGE/PATH (file or URL); prints '<source> <format>'.",
             Stdout::OneLine,
-            not_yet
+            cp::run
         ),
         ds_action!(
             "mkfs",
@@ -51,7 +64,7 @@ pub static DRIVER: DriverSpec = DriverSpec {
             "stat",
             "Print the size in MB of IMAGE/PATH (virtual or uncompressed).",
             Stdout::OneLine,
-            not_yet
+            stat::run
         ),
         ds_action!(
             "clone",

@@ -420,7 +420,6 @@ mod tests {
     }
 
     #[test]
-<<<<<<< HEAD
     fn pipe_checks_both_ends() {
         let mut hosts = Hosts::new(SshSettings::default());
         let mut a = Host::local();
@@ -443,7 +442,9 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("exit code 4"), "{e}");
-=======
+    }
+
+    #[test]
     fn remote_lines_keep_args_env_cwd_and_signals() {
         use std::os::unix::process::ExitStatusExt;
         let sh = |line: String| {
@@ -493,7 +494,6 @@ mod tests {
         let e = SshSettings::from_config(&c).unwrap_err().to_string();
         assert!(e.contains("SSH_STRICT_HOST_KEY_CHECKING=maybe"), "{e}");
         assert!(e.contains("/etc/one/tm/ssh/ssh.conf"), "{e}");
->>>>>>> fs-cp
     }
 
     #[test]

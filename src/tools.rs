@@ -93,6 +93,10 @@ pub const CAT: Tool = Tool {
     name: "cat",
     package: "coreutils",
 };
+pub const SLEEP: Tool = Tool {
+    name: "sleep",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -114,6 +118,7 @@ pub const ALL: &[Tool] = &[
     FALLOCATE,
     MD5SUM,
     CAT,
+    SLEEP,
 ];
 
 impl Tool {

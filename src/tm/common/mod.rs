@@ -1,6 +1,91 @@
-//! Actions both TM drivers share (the reference's `tm/common`).
+//! Actions both TM drivers share (the reference's `tm/common`): context,
+//! delete, mkimage/mkswap and resize, plus the few helpers they have in
+//! common: the trailing `<vm_id> <ds_id>`, the operator's error for a failed
+//! host script, and temporary names beside a destination.
 
 pub mod context;
 pub mod delete;
 pub mod mkimage;
 pub mod resize;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{one_line, Error, Result};
+use crate::tm::args::{number, Location};
+use crate::transport::tail;
+
+/// A VM or datastore id from argv, kept as the decimal text oned sent.
+pub(crate) fn id(arg: &str, what: &str) -> Result<String> {
+    number::<u64>(arg, what)?;
+    Ok(arg.trim().to_string())
+}
+
+/// A size in MB from argv: a positive whole number.
+pub(crate) fn size_mb(arg: &str) -> Result<u64> {
+    match number::<u64>(arg, "size_mb")? {
+        0 => Err(Error::Usage(format!(
+            "size_mb '{arg}' must be at least 1 (MB)"
+        ))),
+        n => Ok(n),
+    }
+}
+
+/// The operator's error for a failed host script: the reason says what
+/// failed, where and why (the script's last stderr lines); the script itself,
+/// which would drown the reason, goes to an `ERROR:` log line to paste and
+/// re-run. Other errors (connecting, ...) get `message` as context.
+pub(crate) fn script_error(err: Error, message: &str) -> Error {
+    match err {
+        Error::Command(f) => {
+            log::error!("command failed{} ({}): {}", f.where_(), f.status, f.command);
+            let why = one_line(&tail(&f.stderr, 3, 600));
+            let why = if why.is_empty() {
+                f.status.clone()
+            } else {
+                why
+            };
+            Error::failed(format!("{message}{}: {why}", f.where_()))
+        }
+        other => other.context(message),
+    }
+}
+
+/// A hidden temporary name beside `loc`, unique to this process:
+/// `<dir>/.<name>.<pid>.<nanos>.tmp`. Hidden so that monitoring, which counts
+/// `disk.*`, never sees it.
+pub(crate) fn temp_path(loc: &Location) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = loc.dir();
+    let sep = if dir.ends_with('/') { "" } else { "/" };
+    format!(
+        "{dir}{sep}.{}.{}.{nanos}.tmp",
+        loc.name(),
+        std::process::id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_sizes() {
+        assert_eq!(id(" 42", "vm_id").unwrap(), "42");
+        assert!(id("4;2", "vm_id").is_err());
+        assert!(id("-1", "vm_id").is_err());
+        assert_eq!(size_mb("10").unwrap(), 10);
+        assert!(size_mb("0").unwrap_err().to_string().contains("at least 1"));
+        assert!(size_mb("1G").is_err());
+    }
+
+    #[test]
+    fn temp_paths_are_hidden_siblings() {
+        let l = Location::parse("lab1:/ds/0/42/disk.1").unwrap();
+        let t = temp_path(&l);
+        assert!(t.starts_with("/ds/0/42/.disk.1."), "{t}");
+        assert!(t.ends_with(".tmp"), "{t}");
+    }
+}

@@ -151,6 +151,14 @@ fn images_are_built_for_real_and_replace_the_destination() {
     let p = plan(&dst, Format::Qcow2, &c, &[("FS", "ext3")]).unwrap();
     assert!(build(&p).status.success());
     assert_eq!(qemu_info(&dst).0, "qcow2");
+    let back = dir.path().join("back.raw");
+    let st = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .args([&dst, &back])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(blkid_type(&back), "ext3");
 
     let p = plan(&dst, Format::Swap, &c, &[]).unwrap();
     assert!(build(&p).status.success());

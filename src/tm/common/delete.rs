@@ -32,11 +32,13 @@ pub fn script(path: &str) -> Cmd {
             "if [ ! -e {p} ] && [ ! -L {p} ]; then echo absent; exit 0; fi"
         ))
         .raw("n=1")
-        .line(format!("until {}; do", RM.cmd().args(["-rf", "--", path])))
-        .line(format!("    [ \"$n\" -lt {TRIES} ] || exit 1"))
-        .raw("    n=$((n + 1))")
-        .line(format!("    {}", SLEEP.cmd().arg("1")))
-        .raw("done")
+        // One line per statement: the logged script, folded onto one line
+        // with "; ", stays valid to paste.
+        .line(format!(
+            "until {}; do [ \"$n\" -lt {TRIES} ] || exit 1; n=$((n + 1)); {}; done",
+            RM.cmd().args(["-rf", "--", path]),
+            SLEEP.cmd().arg("1")
+        ))
         .into_cmd()
 }
 

@@ -88,4 +88,33 @@ mod tests {
         assert!(t.starts_with("/ds/0/42/.disk.1."), "{t}");
         assert!(t.ends_with(".tmp"), "{t}");
     }
+
+    /// The scripts are logged folded onto one line ("; " between lines) for
+    /// the operator to paste: folded, each must still be valid bash.
+    #[test]
+    fn logged_scripts_stay_valid_on_one_line() {
+        let loc = Location::parse("h:/ds/0/42/disk.1").unwrap();
+        let mk = mkimage::MkImage {
+            dst: loc.clone(),
+            size_mb: 8,
+            format: mkimage::Format::Qcow2,
+            fs: Some("ext4".into()),
+            fs_opts: vec!["-m".into(), "0".into()],
+            qcow2_opts: vec![],
+            preallocate: true,
+        };
+        for cmd in [
+            delete::script(&loc.path),
+            context::receive_script(&loc, "/ds/0/42/.t"),
+            resize::info_script(&loc.path),
+            mk.script("/ds/0/42/.t"),
+        ] {
+            let folded = one_line(&cmd.get_args()[1]);
+            let st = std::process::Command::new("bash")
+                .args(["-n", "-c", &folded])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{folded}");
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! space allocated (`--preallocation=falloc`). Shrinking is refused: it would
 //! destroy data, and qemu-img's `--shrink` is never passed.
 
-use crate::command::{quote, Script};
+use crate::command::{quote, Cmd, Script};
 use crate::dispatch::Invocation;
 use crate::error::{Context, Error, Result};
 use crate::tm::args::{expect_args, Location};
@@ -84,17 +84,20 @@ pub struct ImageSize {
     pub bytes: u64,
 }
 
-fn virtual_size(host: &mut Host, disk: &Location) -> Result<ImageSize> {
-    let info = QEMU_IMG
-        .cmd()
-        .args(["info", "--output=json", disk.path.as_str()]);
-    let cmd = Script::new()
+/// `qemu-img info --output=json DISK`, exiting [`MISSING`] when DISK is not there.
+pub fn info_script(path: &str) -> Cmd {
+    let info = QEMU_IMG.cmd().args(["info", "--output=json", path]);
+    Script::new()
         .line(format!(
             "if [ ! -e {} ]; then exit {MISSING}; fi",
-            quote(&disk.path)
+            quote(path)
         ))
         .cmd(&info)
-        .into_cmd();
+        .into_cmd()
+}
+
+fn virtual_size(host: &mut Host, disk: &Location) -> Result<ImageSize> {
+    let cmd = info_script(&disk.path);
     let out = host.output(&cmd)?;
     if out.status == Status::Code(MISSING) {
         return Err(Error::Input(format!(

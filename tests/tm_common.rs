@@ -134,6 +134,7 @@ fn context_case(t: Transport) {
     lab.reset_counts();
     run(&args_for(&loc("lab1", &dst)));
     assert_eq!(lab.ssh_connections("lab1"), 1, "one connection per action");
+    assert_eq!(lab.ssh_commands("lab1"), 1, "one command");
     let iso = lab.host_path("lab1", &dst);
     assert!(fs::symlink_metadata(&iso).unwrap().is_file());
     assert_eq!(
@@ -320,7 +321,10 @@ fn mkimage_case(t: Transport) {
     assert_eq!(image_info(&lab, "lab1", &disk(0)).0, "qcow2");
     assert_eq!(image_info(&lab, "lab1", &disk(0)).1, 16 << 20);
 
+    lab.reset_counts();
     ok(&["mkimage", "8", "raw", &d(1), "42", "0"]);
+    assert_eq!(lab.ssh_connections("lab1"), 1);
+    assert_eq!(lab.ssh_commands("lab1"), 1, "one host script");
     let id = blkid(&lab, "lab1", &disk(1));
     assert!(
         id.contains("TYPE=ext4") && id.contains("LABEL=data"),
@@ -418,7 +422,13 @@ fn resize_case(t: Transport) {
         );
     };
 
+    lab.reset_counts();
     ok("disk.0", "16");
+    assert_eq!(
+        lab.ssh_connections("lab1"),
+        1,
+        "info and resize, one connection"
+    );
     let (fmt, size, alloc) = image_info(&lab, "lab1", &p("disk.0"));
     assert_eq!((fmt.as_str(), size), ("raw", 16 << 20));
     assert!(alloc < 1 << 20, "still sparse: {alloc}");

@@ -20,12 +20,14 @@ pub(crate) fn id(arg: &str, what: &str) -> Result<String> {
     Ok(arg.trim().to_string())
 }
 
-/// A size in MB from argv: a positive whole number.
+/// A size in MB from argv: a positive whole number whose size in bytes fits
+/// in 64 bits.
 pub(crate) fn size_mb(arg: &str) -> Result<u64> {
     match number::<u64>(arg, "size_mb")? {
         0 => Err(Error::Usage(format!(
             "size_mb '{arg}' must be at least 1 (MB)"
         ))),
+        n if n > u64::MAX >> 20 => Err(Error::Usage(format!("size_mb '{arg}' is too large"))),
         n => Ok(n),
     }
 }
@@ -79,6 +81,11 @@ mod tests {
         assert_eq!(size_mb("10").unwrap(), 10);
         assert!(size_mb("0").unwrap_err().to_string().contains("at least 1"));
         assert!(size_mb("1G").is_err());
+        assert!(size_mb(&u64::MAX.to_string()).is_err());
+        assert_eq!(
+            size_mb(&(u64::MAX >> 20).to_string()).unwrap(),
+            u64::MAX >> 20
+        );
     }
 
     #[test]

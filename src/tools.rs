@@ -97,6 +97,16 @@ pub const SLEEP: Tool = Tool {
     name: "sleep",
     package: "coreutils",
 };
+/// Sets the environment of a remote command that runs without a shell.
+pub const ENV: Tool = Tool {
+    name: "env",
+    package: "coreutils",
+};
+/// Bounds every remote command on the host itself (see `transport::remote_line`).
+pub const TIMEOUT: Tool = Tool {
+    name: "timeout",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -119,6 +129,8 @@ pub const ALL: &[Tool] = &[
     MD5SUM,
     CAT,
     SLEEP,
+    ENV,
+    TIMEOUT,
 ];
 
 impl Tool {

@@ -287,7 +287,7 @@ fn delete_ssh_cli() {
 
 fn mkimage_case(t: Transport) {
     let lab = Lab::start(2);
-    let env = TmEnv::new(t, "FS_OPTS_ext4=\"-L data\"");
+    let env = TmEnv::new(t, "FS_OPTS_ext4=\"-L data\"\nFS_OPTS_ext3=--no-such-option");
     let ds = lab.ds_root();
     let pwned = ds.join("pwned");
     let inject = format!("x;touch {}", pwned.display());
@@ -299,6 +299,7 @@ fn mkimage_case(t: Transport) {
             .disk(Disk::new(1).attr("FS", "ext4"))
             .disk(Disk::new(2).attr("FS", &inject))
             .disk(Disk::new(3).attr("SPARSE", "no"))
+            .disk(Disk::new(6).attr("FS", "ext3"))
             .xml(),
     );
     let disk = |i: u32| ds.join(format!("0/42/disk.{i}"));
@@ -346,6 +347,34 @@ fn mkimage_case(t: Transport) {
         "sparse by default"
     );
 
+    // A failure on the host: the old disk stays, no temporaries are left,
+    // the script is logged and the reason says what failed where.
+    fs::copy(
+        lab.host_path("lab1", &disk(0)),
+        lab.host_path("lab1", &disk(6)),
+    )
+    .unwrap();
+    let out = mk(&["mkimage", "8", "raw", &d(6), "42", "0"]);
+    assert_reason(
+        &out,
+        &[
+            "cannot create the raw image lab1:",
+            "/0/42/disk.6 (mkfs options",
+            "mkfs.ext3: invalid option",
+            "FS_OPTS_ext3='--no-such-option'",
+        ],
+    );
+    assert!(
+        stderr(&out).contains("ERROR: mkimage: command failed on lab1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        image_info(&lab, "lab1", &disk(6)).0,
+        "qcow2",
+        "the old disk.6 stays"
+    );
+
     lab.reset_counts();
     let out = mk(&["mkimage", "8", "raw", &d(2), "42", "0"]);
     assert_reason(&out, &["'x;touch", "not supported", "SUPPORTED_FS"]);
@@ -358,7 +387,7 @@ fn mkimage_case(t: Transport) {
     assert!(!lab.host_path("lab1", &disk(2)).exists());
     assert_eq!(
         entries(&lab.host_path("lab1", &ds.join("0/42"))),
-        ["disk.0", "disk.1", "disk.3", "disk.4"]
+        ["disk.0", "disk.1", "disk.3", "disk.4", "disk.6"]
     );
 }
 

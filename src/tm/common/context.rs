@@ -107,8 +107,7 @@ fn send(host: &mut Host, iso: &Path, dst: &Location) -> Result<()> {
         stdin: Some(&mut file),
         stdout: None,
     };
-    host.run_io(&cmd, io).map_err(|e| {
-        super::script_error(e, &format!("cannot write the context ISO to {}", dst.path))
-    })?;
+    host.run_io(&cmd, io)
+        .map_err(|e| super::script_error(e, &format!("cannot write the context ISO to {}", dst)))?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::tm::args::{expect_args, Location};
 use crate::tm::ctx::TmCtx;
 use crate::tools::{RM, SLEEP};
 
-use super::{id, script_error};
+use super::{check_script, id};
 
 /// `rm -rf` tries: a busy NFS file or a process still closing the disk
 /// clears up within seconds (the reference tries 10 times, 1 s apart).
@@ -61,12 +61,9 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let mut ctx = TmCtx::for_invocation(inv, &[])?;
     let host = ctx.host(&loc)?;
     let cmd = script(&loc.path);
-    let out = host.run(&cmd).map_err(|e| {
-        script_error(
-            e,
-            &format!("cannot delete {} (tried {TRIES} times)", loc.path),
-        )
-    })?;
+    let what = format!("cannot delete {} (tried {TRIES} times)", loc);
+    let out = host.output(&cmd)?;
+    let out = check_script(host, &cmd, out, &what)?;
     if out.stdout_str().trim() == "absent" {
         log::info!("{loc} does not exist: nothing to delete");
     } else {

@@ -16,7 +16,7 @@ use crate::tm::args::{expect_args, Location};
 use crate::tm::ctx::TmCtx;
 use crate::tools::{MKDIR, MKFS, MKFS_XFS, MKSWAP, MV, QEMU_IMG};
 
-use super::{id, script_error, size_mb, temp_path};
+use super::{check_script, id, size_mb, temp_path};
 
 /// The image formats oned asks for (FORMAT of a volatile disk, or swap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,13 +103,22 @@ fn make(
     let plan = MkImage::plan(&ctx.conf, &disk, dst, size_mb, format)?;
     log::info!("{}", plan.describe());
     let cmd = plan.script(&temp_path(&plan.dst));
+    let mut what = format!("cannot create the {} image {}", format.name(), plan.dst);
+    if let (Some(fs), false) = (&plan.fs, plan.fs_opts.is_empty()) {
+        let key = format!("FS_OPTS_{fs}");
+        let origin = ctx
+            .conf
+            .origin(&key)
+            .map(|o| o.describe())
+            .unwrap_or_default();
+        what.push_str(&format!(
+            " (mkfs options {key}='{}' from {origin})",
+            plan.fs_opts.join(" ")
+        ));
+    }
     let host = ctx.host(&plan.dst)?;
-    let what = format!(
-        "cannot create the {} image {}",
-        format.name(),
-        plan.dst.path
-    );
-    host.run(&cmd).map_err(|e| script_error(e, &what))?;
+    let out = host.output(&cmd)?;
+    check_script(host, &cmd, out, &what)?;
     Ok(String::new())
 }
 

@@ -10,9 +10,10 @@ pub mod resize;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{one_line, Error, Result};
+use crate::command::Cmd;
+use crate::error::{Error, Result};
 use crate::tm::args::{number, Location};
-use crate::transport::tail;
+use crate::transport::{tail, Host, Output};
 
 /// A VM or datastore id from argv, kept as the decimal text oned sent.
 pub(crate) fn id(arg: &str, what: &str) -> Result<String> {
@@ -32,24 +33,83 @@ pub(crate) fn size_mb(arg: &str) -> Result<u64> {
     }
 }
 
+/// Words that mark the line of a tool's stderr that says what went wrong.
+const CAUSE_HINTS: &[&str] = &[
+    "error",
+    "invalid",
+    "unrecognized",
+    "not found",
+    "no such",
+    "cannot",
+    "can't",
+    "could not",
+    "failed",
+    "denied",
+    "no space",
+    "refused",
+    "not supported",
+    "read-only",
+];
+
+/// True when `text` contains `word` not glued to other letters
+/// (`error:` counts, `errors_behavior` does not).
+fn has_word(text: &str, word: &str) -> bool {
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    text.match_indices(word).any(|(i, _)| {
+        !glued(text[..i].chars().next_back()) && !glued(text[i + word.len()..].chars().next())
+    })
+}
+
+/// Checks a host script run with [`Host::output`] (whose whole stderr is at
+/// hand: a tool's error line may precede a long usage text).
+pub(crate) fn check_script(host: &Host, cmd: &Cmd, out: Output, message: &str) -> Result<Output> {
+    if out.status.success() {
+        return Ok(out);
+    }
+    let mut failure = host.failure(cmd, &out);
+    failure.stderr = tail(&out.stderr_str(), 40, 4000);
+    Err(script_error(failure.into(), message))
+}
+
 /// The operator's error for a failed host script: the reason says what
-/// failed, where and why (the script's last stderr lines); the script itself,
-/// which would drown the reason, goes to an `ERROR:` log line to paste and
-/// re-run. Other errors (connecting, ...) get `message` as context.
+/// failed and where (`message`, which names the host:path) and why (the stderr lines that name the cause); the script
+/// and its stderr, which would drown the reason, go to `ERROR:` log lines,
+/// the script ready to paste and re-run. Other errors (connecting, ...) get
+/// `message` as context.
 pub(crate) fn script_error(err: Error, message: &str) -> Error {
     match err {
         Error::Command(f) => {
-            log::error!("command failed{} ({}): {}", f.where_(), f.status, f.command);
-            let why = one_line(&tail(&f.stderr, 3, 600));
+            log::error!("command failed{}: {}", f.where_(), f.command);
+            log::error!("{} with: {}", f.status, tail(&f.stderr, 12, 2000));
+            let why = cause(&f.stderr);
             let why = if why.is_empty() {
                 f.status.clone()
             } else {
                 why
             };
-            Error::failed(format!("{message}{}: {why}", f.where_()))
+            Error::failed(format!("{message}: {why}"))
         }
         other => other.context(message),
     }
+}
+
+/// The last (at most 3) stderr lines that look like an error, else the last 3 lines.
+fn cause(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let hits: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            let l = l.to_lowercase();
+            CAUSE_HINTS.iter().any(|h| has_word(&l, h))
+        })
+        .collect();
+    let pick = if hits.is_empty() { lines } else { hits };
+    tail(&pick.join("\n"), 3, 600)
 }
 
 /// A hidden temporary name beside `loc`, unique to this process:
@@ -89,6 +149,31 @@ mod tests {
     }
 
     #[test]
+    fn the_cause_is_the_error_line_not_the_usage_text() {
+        let mke2fs = "mkfs.ext3: invalid option -- '-'\nUsage: mkfs.ext3 [-c|-l filename]\n\
+                      \t[-e errors_behavior][-z undo_file]\n\
+                      \t[-i bytes-per-inode] [-I inode-size]\n\t[-jnqvDFSV] device\n";
+        assert_eq!(cause(mke2fs), "mkfs.ext3: invalid option -- '-'");
+        let progress = "Formatting 'x', fmt=raw\nqemu-img: x: Could not create 'x': No such file\n";
+        assert_eq!(
+            cause(progress),
+            "qemu-img: x: Could not create 'x': No such file"
+        );
+        assert_eq!(cause("a\nb\nc\nd\n"), "b\nc\nd");
+        let e = script_error(
+            crate::error::CommandFailure {
+                command: "bash -c x".into(),
+                host: Some("lab1".into()),
+                status: "exit code 1".into(),
+                stderr: String::new(),
+            }
+            .into(),
+            "cannot make it",
+        );
+        assert_eq!(e.summary(), "cannot make it: exit code 1");
+    }
+
+    #[test]
     fn temp_paths_are_hidden_siblings() {
         let l = Location::parse("lab1:/ds/0/42/disk.1").unwrap();
         let t = temp_path(&l);
@@ -116,7 +201,7 @@ mod tests {
             resize::info_script(&loc.path),
             mk.script("/ds/0/42/.t"),
         ] {
-            let folded = one_line(&cmd.get_args()[1]);
+            let folded = crate::error::one_line(&cmd.get_args()[1]);
             let st = std::process::Command::new("bash")
                 .args(["-n", "-c", &folded])
                 .status()

@@ -15,7 +15,7 @@ use crate::tm::ctx::TmCtx;
 use crate::tools::QEMU_IMG;
 use crate::transport::{Host, Status};
 
-use super::{id, script_error, size_mb};
+use super::{check_script, id, size_mb};
 
 /// LCM_STATE of a running VM whose disk is being resized by the hypervisor.
 const DISK_RESIZE: &str = "62";
@@ -106,10 +106,7 @@ fn virtual_size(host: &mut Host, disk: &Location) -> Result<ImageSize> {
             host.label()
         )));
     }
-    if !out.status.success() {
-        let failure = host.failure(&cmd, &out).into();
-        return Err(script_error(failure, &format!("cannot read {}", disk.path)));
-    }
+    let out = check_script(host, &cmd, out, &format!("cannot read {}", disk))?;
     parse_info(&out.stdout_str()).ok_or_else(|| {
         Error::failed(format!(
             "qemu-img info on {} printed no format or virtual-size for {}",

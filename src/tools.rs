@@ -97,6 +97,10 @@ pub const DD: Tool = Tool {
     name: "dd",
     package: "coreutils",
 };
+pub const SLEEP: Tool = Tool {
+    name: "sleep",
+    package: "coreutils",
+};
 pub const TEST: Tool = Tool {
     name: "test",
     package: "coreutils",
@@ -134,6 +138,7 @@ pub const ALL: &[Tool] = &[
     CAT,
     DD,
     TEST,
+    SLEEP,
     ENV,
     TIMEOUT,
 ];

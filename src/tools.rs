@@ -93,6 +93,18 @@ pub const CAT: Tool = Tool {
     name: "cat",
     package: "coreutils",
 };
+pub const REALPATH: Tool = Tool {
+    name: "realpath",
+    package: "coreutils",
+};
+pub const TEST: Tool = Tool {
+    name: "test",
+    package: "coreutils",
+};
+pub const LS: Tool = Tool {
+    name: "ls",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -114,6 +126,9 @@ pub const ALL: &[Tool] = &[
     FALLOCATE,
     MD5SUM,
     CAT,
+    REALPATH,
+    TEST,
+    LS,
 ];
 
 impl Tool {

@@ -84,7 +84,6 @@ pub fn mkfs(ctx: &mut FsCtx, a: &MkfsArgs) -> Result<String> {
     let id = ctx.id().to_string();
     let bridge = ctx.bridge(ctx.image_key())?;
     let host = ctx.host(bridge.as_deref())?;
-    hostfs::make_dir(host, &a.base)?;
     let dst = hostfs::fresh_image_path(host, &a.base, &id)?;
     let Some(format) = &a.format else {
         log::info!(
@@ -93,6 +92,7 @@ pub fn mkfs(ctx: &mut FsCtx, a: &MkfsArgs) -> Result<String> {
         );
         return Ok(dst);
     };
+    hostfs::make_dir(host, &a.base)?;
     let tmp = hostfs::temp_name(&dst, "mkfs");
     let converted = hostfs::temp_name(&dst, "mkfs-convert");
     let size = format!("{}M", a.size_mb);

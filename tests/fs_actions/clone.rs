@@ -95,7 +95,7 @@ fn driver_converts_both_ways_and_stays_sparse() {
         .dump()
         .ds_tpl("DRIVER", "qcow2")
         .image("PATH", raw.to_str().unwrap());
-    let (p, format) = cloned(&ds, &ds.run("clone", "9", &d).ok().to_string());
+    let (p, format) = cloned(&ds, ds.run("clone", "9", &d).ok());
     assert_eq!(
         (format.as_str(), format_of(&p).as_str()),
         ("qcow2", "qcow2")
@@ -106,7 +106,7 @@ fn driver_converts_both_ways_and_stays_sparse() {
         .dump()
         .ds_tpl("DRIVER", "raw")
         .image("PATH", q.to_str().unwrap());
-    let (p, format) = cloned(&ds, &ds.run("clone", "10", &d).ok().to_string());
+    let (p, format) = cloned(&ds, ds.run("clone", "10", &d).ok());
     assert_eq!((format.as_str(), format_of(&p).as_str()), ("raw", "raw"));
     assert_same_data(&p, "raw");
     assert!(
@@ -135,13 +135,12 @@ fn an_overlay_source_is_cloned_whole() {
     ]);
     let (p, format) = cloned(
         &ds,
-        &ds.run(
+        ds.run(
             "clone",
             "9",
             &ds.dump().image("PATH", top.to_str().unwrap()),
         )
-        .ok()
-        .to_string(),
+        .ok(),
     );
     assert_eq!(format, "qcow2");
     assert!(

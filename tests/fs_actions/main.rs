@@ -3,11 +3,14 @@
 //! `<remotes>/datastore/fs/<action> <id>` with the base64 dump on stdin,
 //! against real files and real qemu-img.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
 
 mod bridge_off;
 mod clone;
 mod export;
+mod lab;
 mod mkfs;
 mod monitor;
 mod rm;

@@ -45,6 +45,11 @@ impl Ds {
         Ds { tmp, remotes, base }
     }
 
+    /// The same, with BASE_PATH elsewhere (e.g. under the lab's ds_root).
+    pub fn with_base(base: PathBuf) -> Ds {
+        Ds { base, ..Ds::new() }
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
     }

@@ -136,6 +136,11 @@ fn revert_to_the_active_layer_or_a_missing_snapshot_is_refused() {
         .fails_with("refusing to revert");
     assert!(line.contains("active layer"), "{line}");
     c.active_reads(3, 0x23);
+    // The active layer under another name (4 -> 3) is the active layer too.
+    symlink(c.file(3), c.file(4)).unwrap();
+    c.run("snap_revert", "qcow2", 3)
+        .fails_with("is the active layer itself");
+    std::fs::remove_file(c.file(4)).unwrap();
     let line = c
         .run("snap_revert", "shared", 7)
         .fails_with("snapshot 7 of");

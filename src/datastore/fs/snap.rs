@@ -144,7 +144,10 @@ pub fn revert(host: &mut Host, a: &SnapArgs, bridge: Option<&str>) -> Result<()>
         return Err(missing(a, bridge));
     }
     let active = *ids.last().expect("contains a.id");
-    if active == a.id {
+    let active_file = a.snaps.file(active);
+    // The same file under another name (a symlink) counts as the active layer.
+    let real = hostfs::canonical(host, &[&file, &active_file])?;
+    if active == a.id || real[0] == real[1] {
         return Err(Error::Input(format!(
             "refusing to revert {} to snapshot {}: file {} is the active layer itself, and reverting to it would delete its own backing file; revert to an older snapshot",
             a.snaps.source, a.id, file
@@ -152,7 +155,6 @@ pub fn revert(host: &mut Host, a: &SnapArgs, bridge: Option<&str>) -> Result<()>
     }
     let format = image_info(host, &file).context(fail)?.format;
     let backing = a.snaps.backing_name(host, a.id)?;
-    let active_file = a.snaps.file(active);
     let tmp = hostfs::temp_name(&active_file, "revert");
     log::info!(
         "Reverting {} to snapshot {}: new active layer {active_file} over {backing}",

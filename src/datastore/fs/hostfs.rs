@@ -33,6 +33,13 @@ pub fn is_symlink(host: &mut Host, path: &str) -> Result<bool> {
     probe(host, tools::TEST.cmd().args(["-L", path]))
 }
 
+/// True when anything is at `path`: a file, a directory or a symlink, even
+/// dangling (one command: `test -e P -o -L P`; P is absolute, so never
+/// mistaken for an operator).
+pub fn present(host: &mut Host, path: &str) -> Result<bool> {
+    probe(host, tools::TEST.cmd().args(["-e", path, "-o", "-L", path]))
+}
+
 fn probe(host: &mut Host, cmd: Cmd) -> Result<bool> {
     let out = host.output(&cmd)?;
     match out.status {
@@ -171,6 +178,10 @@ mod tests {
         assert!(exists(&mut h, &format!("{d}/f")).unwrap());
         assert!(!exists(&mut h, &format!("{d}/nope")).unwrap());
         assert!(is_symlink(&mut h, &format!("{d}/self")).unwrap());
+        std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).unwrap();
+        assert!(present(&mut h, &format!("{d}/dangling")).unwrap());
+        assert!(present(&mut h, &format!("{d}/f")).unwrap());
+        assert!(!present(&mut h, &format!("{d}/nope")).unwrap());
         let c = canonical(
             &mut h,
             &[&format!("{d}/self/self/f"), &format!("{d}/x/../f")],

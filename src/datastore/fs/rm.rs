@@ -48,7 +48,7 @@ pub fn rm(ctx: &mut FsCtx, a: &RmArgs) -> Result<()> {
     check_inside(host, &a.base, src)?;
     let snap = format!("{src}.snap");
     let md5 = format!("{src}.md5sum");
-    let present = hostfs::exists(host, src)? || hostfs::is_symlink(host, src)?;
+    let present = hostfs::present(host, src)?;
     if present {
         log::info!(
             "Removing {} from the image repository",

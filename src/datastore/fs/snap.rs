@@ -88,7 +88,7 @@ fn missing(a: &SnapArgs, bridge: Option<&str>) -> Error {
 
 pub fn delete(host: &mut Host, a: &SnapArgs, bridge: Option<&str>) -> Result<()> {
     let file = a.snaps.file(a.id);
-    if !hostfs::exists(host, &file)? && !hostfs::is_symlink(host, &file)? {
+    if !hostfs::present(host, &file)? {
         log::info!(
             "snapshot {} of {} is already gone",
             a.id,

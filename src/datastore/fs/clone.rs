@@ -81,34 +81,45 @@ pub fn clone(ctx: &mut FsCtx, a: &CloneArgs) -> Result<String> {
     }
     let (src_host, dst_host) = ctx.hosts.pair(src_bridge.as_deref(), dst_bridge)?;
     let info = source_info(src_host, &a.source, &src_at)?;
+    let incoming = stream(src_host, dst_host, a, &info, &src_at)?;
+    let (dst, format) = build(dst_host, a, &id, &info, &incoming, true)?;
+    Ok(format!("{dst} {format}"))
+}
+
+/// Copies the source file from its bridge to a temporary in BASE_PATH on
+/// `dst` through the front-end: a sparse tar stream (holes are not sent),
+/// renamed on the way in. Returns the temporary's path.
+fn stream(
+    src: &mut Host,
+    dst: &mut Host,
+    a: &CloneArgs,
+    info: &ImageInfo,
+    src_at: &str,
+) -> Result<String> {
     if let Some(b) = &info.backing {
         return Err(Error::failed(format!(
             "cannot stream {src_at} from SOURCE_BRIDGE_LIST: it is an overlay backed by {b}; flatten it first (snap_flatten) or clone it within one host"
         )));
     }
-    hostfs::make_dir(dst_host, &a.base)?;
-    let incoming = hostfs::temp_name(&format!("{}/{}", a.base, name_of(&a.source)), "clone-in");
-    log::info!(
-        "Streaming {src_at} to {} through the front-end",
-        dst_host.label()
-    );
+    hostfs::make_dir(dst, &a.base)?;
+    let name = name_of(&a.source);
+    let incoming = hostfs::temp_name(&format!("{}/{name}", a.base), "clone-in");
+    let dst_at = hostfs::at(dst.name(), &a.base);
+    log::info!("Streaming {src_at} to {dst_at} through the front-end");
     let dir = Path::new(&a.source)
         .parent()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let send = tools::TAR
         .cmd()
-        .args(["-chSf", "-", "-C", &dir, "--", &name_of(&a.source)]);
+        .args(["-chSf", "-", "-C", &dir, "--", &name]);
     let receive = tools::TAR
         .cmd()
         .args(["-xf", "-", "-C", &a.base, "--no-same-owner"])
         .arg(format!("--transform=s,.*,{},", name_of(&incoming)));
-    hostfs::or_discard(dst_host, &[&incoming], |d| {
-        pipe(src_host, &send, d, &receive)
-    })
-    .context(|| format!("Error copying {src_at} to {}:{}", dst_host.label(), a.base))?;
-    let (dst, format) = build(dst_host, a, &id, &info, &incoming, true)?;
-    Ok(format!("{dst} {format}"))
+    hostfs::or_discard(dst, &[&incoming], |d| pipe(src, &send, d, &receive))
+        .context(|| format!("Error copying {src_at} to {dst_at}"))?;
+    Ok(incoming)
 }
 
 /// The source must be a file; its format decides the copy.

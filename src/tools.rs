@@ -105,6 +105,16 @@ pub const LS: Tool = Tool {
     name: "ls",
     package: "coreutils",
 };
+/// Sets the environment of a remote command that runs without a shell.
+pub const ENV: Tool = Tool {
+    name: "env",
+    package: "coreutils",
+};
+/// Bounds every remote command on the host itself (see `transport::remote_line`).
+pub const TIMEOUT: Tool = Tool {
+    name: "timeout",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -129,6 +139,8 @@ pub const ALL: &[Tool] = &[
     REALPATH,
     TEST,
     LS,
+    ENV,
+    TIMEOUT,
 ];
 
 impl Tool {

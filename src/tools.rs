@@ -97,12 +97,20 @@ pub const DD: Tool = Tool {
     name: "dd",
     package: "coreutils",
 };
+pub const REALPATH: Tool = Tool {
+    name: "realpath",
+    package: "coreutils",
+};
 pub const SLEEP: Tool = Tool {
     name: "sleep",
     package: "coreutils",
 };
 pub const TEST: Tool = Tool {
     name: "test",
+    package: "coreutils",
+};
+pub const LS: Tool = Tool {
+    name: "ls",
     package: "coreutils",
 };
 /// Sets the environment of a remote command that runs without a shell.
@@ -139,6 +147,8 @@ pub const ALL: &[Tool] = &[
     DD,
     TEST,
     SLEEP,
+    REALPATH,
+    LS,
     ENV,
     TIMEOUT,
 ];

@@ -86,13 +86,24 @@ impl FsCtx {
     /// when none is left this is an error, never a silent local fallback.
     pub fn bridge(&mut self, key: Option<u64>) -> Result<Option<String>> {
         let list = self.bridge_list();
+        self.bridge_among(&list, key, "BRIDGE_LIST")
+    }
+
+    /// The same choice over another list of hosts, e.g. clone's
+    /// SOURCE_BRIDGE_LIST; `setting` names it in the error.
+    pub fn bridge_among(
+        &mut self,
+        list: &[String],
+        key: Option<u64>,
+        setting: &str,
+    ) -> Result<Option<String>> {
         if list.is_empty() {
             return Ok(None);
         }
-        let healthy = self.healthy(&list);
+        let healthy = self.healthy(list);
         if healthy.is_empty() {
             return Err(Error::failed(format!(
-                "All hosts from BRIDGE_LIST are offline, error or disabled ({}): enable one in oned or fix BRIDGE_LIST",
+                "All hosts from {setting} are offline, error or disabled ({}): enable one in oned or fix {setting}",
                 list.join(" ")
             )));
         }

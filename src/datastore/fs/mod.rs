@@ -2,26 +2,30 @@
 //! on the front-end or on a BRIDGE_LIST host.
 
 pub mod checksum;
+pub mod clone;
 pub mod cp;
 pub mod ctx;
 pub mod decompress;
 pub mod download;
+pub mod export;
+pub mod hostfs;
 pub mod http;
 pub mod imginfo;
 pub mod json;
+pub mod mkfs;
+pub mod monitor;
+pub mod qemu_info;
 pub mod restricted;
+pub mod rm;
+pub mod snap;
+pub mod snapdir;
 pub mod source;
 pub mod sparse;
 pub mod stat;
 pub mod stream;
 pub mod throttle;
 
-use crate::dispatch::{ActionSpec, DriverSpec, Invocation, Kind, Stdout};
-use crate::error::{Error, Result};
-
-fn not_yet(inv: &mut Invocation) -> Result<String> {
-    Err(Error::NotSupported(inv.action.clone()))
-}
+use crate::dispatch::{ActionSpec, DriverSpec, Kind, Stdout};
 
 const DS_USAGE: &str = "<id>   (base64 DS_DRIVER_ACTION_DATA on stdin; or <base64> <id>)";
 
@@ -52,13 +56,13 @@ pub static DRIVER: DriverSpec = DriverSpec {
             "mkfs",
             "Create an empty datablock of IMAGE/SIZE MB; prints '<source>'.",
             Stdout::OneLine,
-            not_yet
+            mkfs::run
         ),
         ds_action!(
             "rm",
             "Remove an image and its snapshots; succeeds when already gone.",
             Stdout::OneLine,
-            not_yet
+            rm::run
         ),
         ds_action!(
             "stat",
@@ -70,37 +74,37 @@ pub static DRIVER: DriverSpec = DriverSpec {
             "clone",
             "Copy the image at IMAGE/PATH to a new image; prints '<source> <format>'.",
             Stdout::OneLine,
-            not_yet
+            clone::run
         ),
         ds_action!(
             "monitor",
             "Print USED_MB, FREE_MB and TOTAL_MB of the datastore.",
             Stdout::MultiLine,
-            not_yet
+            monitor::run
         ),
         ds_action!(
             "snap_delete",
             "Delete snapshot IMAGE/TARGET_SNAPSHOT.",
             Stdout::OneLine,
-            not_yet
+            snap::run_delete
         ),
         ds_action!(
             "snap_flatten",
             "Make snapshot IMAGE/TARGET_SNAPSHOT the image and drop all snapshots.",
             Stdout::OneLine,
-            not_yet
+            snap::run_flatten
         ),
         ds_action!(
             "snap_revert",
             "Revert the image to snapshot IMAGE/TARGET_SNAPSHOT.",
             Stdout::OneLine,
-            not_yet
+            snap::run_revert
         ),
         ds_action!(
             "export",
             "Print the IMPORT_INFO XML for a marketplace export.",
             Stdout::MultiLine,
-            not_yet
+            export::run
         ),
     ],
 };

@@ -138,7 +138,7 @@ fn handle(mut c: TcpStream, state: &Mutex<State>) {
         return;
     };
     let etag = format!("\"len-{}\"", data.len());
-    let if_range_ok = headers.get("if-range").map_or(true, |v| *v == etag);
+    let if_range_ok = headers.get("if-range").is_none_or(|v| *v == etag);
     let (status, body, extra) = match range.as_deref().and_then(parse_range) {
         Some((a, b)) if if_range_ok && a < data.len() => {
             let b = b.unwrap_or(data.len() - 1).min(data.len() - 1);

@@ -89,9 +89,20 @@ impl Config {
         }
     }
 
-    /// Layers every attribute of a template element (`DATASTORE/TEMPLATE`).
+    /// Layers every attribute of a template element (`DATASTORE/TEMPLATE`),
+    /// except the [`FRONTEND_ONLY`] keys: a template is edited through oned's
+    /// API, and must not choose programs or files the front-end runs or reads.
     pub fn load_template(&mut self, template: Option<&Element>, what: &'static str) {
         for c in template.map(|t| t.children.as_slice()).unwrap_or_default() {
+            if FRONTEND_ONLY.contains(&c.name.as_str()) {
+                log::warn!(
+                    "{}={} in the {what} template is ignored: it names a program or file run by the front-end, \
+                     set it in the driver's conf file",
+                    c.name,
+                    c.text
+                );
+                continue;
+            }
             if c.children.is_empty() {
                 self.set(&c.name, &c.text, Origin::Template(what));
             }
@@ -158,6 +169,19 @@ impl OrDefaultOrigin for Option<(String, Origin)> {
         self.unwrap_or((String::new(), Origin::Default))
     }
 }
+
+/// Keys only the front-end's own configuration (conf file, environment) may
+/// set: each names a program the front-end runs, or a file that can make ssh
+/// run one (`ProxyCommand` in an ssh_config).
+pub const FRONTEND_ONLY: &[&str] = &[
+    "ONEHOST",
+    "ONEVM",
+    "ONEDATASTORE",
+    "SSH_CONFIG",
+    "SSH_TRANSPORT",
+    "HOST_SSH_OPTIONS",
+    "DOWNLOAD_CA_FILE",
+];
 
 pub fn parse_flag(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -269,6 +293,20 @@ mod tests {
         assert_eq!(c.get("C"), Some("file"));
         assert_eq!(c.get("D"), Some("def"));
         assert_eq!(c.origin("A"), Some(&Origin::Template("datastore")));
+    }
+
+    #[test]
+    fn templates_cannot_choose_front_end_programs() {
+        let mut c = Config::with_defaults(&[("ONEHOST", "onehost")]);
+        let t = Element::parse(
+            "<TEMPLATE><ONEHOST>/tmp/evil</ONEHOST><SSH_CONFIG>/tmp/cfg</SSH_CONFIG><SPARSE>no</SPARSE></TEMPLATE>",
+            "t",
+        )
+        .unwrap();
+        c.load_template(Some(&t), "datastore");
+        assert_eq!(c.get("ONEHOST"), Some("onehost"));
+        assert_eq!(c.get("SSH_CONFIG"), None);
+        assert_eq!(c.get("SPARSE"), Some("no"));
     }
 
     #[test]

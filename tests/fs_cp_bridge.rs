@@ -121,10 +121,10 @@ fn no_usable_bridge_is_an_error_and_nothing_is_written() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&onehost, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // ONEHOST names a program: only fs.conf may set it, never the template.
+    fs.conf(&format!("ONEHOST={}\n", onehost.display()));
     lab.reset_counts();
-    let dump = Dump::new(src.to_str().unwrap(), &base)
-        .ds("BRIDGE_LIST", "lab1 lab2")
-        .ds("ONEHOST", onehost.to_str().unwrap());
+    let dump = Dump::new(src.to_str().unwrap(), &base).ds("BRIDGE_LIST", "lab1 lab2");
     cp_via(&lab, &fs, "7", &dump)
         .fails_with(&["All hosts from BRIDGE_LIST are offline, error or disabled (lab1 lab2)"]);
     assert_eq!(lab.ssh_connections("lab1") + lab.ssh_connections("lab2"), 0);

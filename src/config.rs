@@ -180,7 +180,6 @@ pub const FRONTEND_ONLY: &[&str] = &[
     "SSH_CONFIG",
     "SSH_TRANSPORT",
     "HOST_SSH_OPTIONS",
-    "DOWNLOAD_CA_FILE",
 ];
 
 pub fn parse_flag(v: &str) -> Option<bool> {

@@ -10,6 +10,7 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::lab::Lab;
@@ -21,13 +22,29 @@ use one_storage::transport::{Hosts, Io, SshSettings, Status, TransportKind};
 struct Client {
     lab: Lab,
     dir: tempfile::TempDir,
+    /// Last: released once the lab is gone.
+    _one_lab_at_a_time: MutexGuard<'static, ()>,
+}
+
+/// Labs in this binary run one at a time. The lab's clean-up sweep finds a
+/// host's processes by mount namespace inode, which the kernel hands out
+/// again at once: a lab dropped while another starts can kill the new one's
+/// sshd. (Reported to the lab's owner; remove this once the sweep is fixed.)
+fn one_lab_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Client {
     fn new(hosts: usize) -> Client {
+        let serial = one_lab_at_a_time();
         let lab = Lab::start(hosts);
         let dir = tempfile::tempdir().unwrap();
-        let c = Client { lab, dir };
+        let c = Client {
+            lab,
+            dir,
+            _one_lab_at_a_time: serial,
+        };
         std::fs::copy(c.lab.fe_ssh_dir().join("known_hosts"), c.known_hosts()).unwrap();
         c.write_config("");
         c
@@ -521,7 +538,10 @@ fn ssh_processes_using(path: &Path) -> Vec<String> {
         .filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.starts_with("ssh") && c.contains(&needle))
+        .filter(|c| {
+            let argv0 = c.split(' ').next().unwrap_or("");
+            Path::new(argv0).file_name() == Some("ssh".as_ref()) && c.contains(&needle)
+        })
         .collect()
 }
 

@@ -216,6 +216,14 @@ pub fn resolve_with(
     })
 }
 
+/// The host as ssh takes it: `user@[fd00::1]` → `user@fd00::1`.
+pub fn destination(host: &str) -> String {
+    match host.rsplit_once('@') {
+        Some((user, h)) => format!("{user}@{}", strip_brackets(h)),
+        None => strip_brackets(host).to_string(),
+    }
+}
+
 /// `[fd00::1]` → `fd00::1`: ssh takes IPv6 literals bare.
 fn strip_brackets(h: &str) -> &str {
     h.strip_prefix('[')

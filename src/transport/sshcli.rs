@@ -5,6 +5,7 @@
 //! The master is our child, reaped on drop, and gets PR_SET_PDEATHSIG so that
 //! it dies with us even when we are killed: no ssh process outlives an action.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,6 +43,7 @@ impl SshCli {
         let host = &sshconfig::destination(host);
         let dir = tempfile::Builder::new()
             .prefix("ost-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(runtime_dir())
             .map_err(|e| Error::io("cannot create a directory for the ssh control socket", e))?;
         let log = std::fs::File::create(dir.path().join("master.log"))

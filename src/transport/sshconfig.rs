@@ -206,7 +206,11 @@ pub fn resolve_with(
         identities_only: v.identities_only.unwrap_or(false),
         strict: v.strict.unwrap_or(settings.strict_host_key_checking),
         hash_known_hosts: v.hash_known_hosts.unwrap_or(false),
-        connect_timeout: v.connect_timeout.unwrap_or(settings.connect_timeout),
+        // `ConnectTimeout 0` means the system's: ours is the default then.
+        connect_timeout: v
+            .connect_timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(settings.connect_timeout),
         keepalive: v.keepalive.unwrap_or(settings.keepalive),
         proxy: v.proxy.flatten(),
         alias,

@@ -93,6 +93,10 @@ pub struct LabHost {
     /// The sshd listener; `None` before the spawn and once it is known dead and reaped.
     child: Option<Child>,
     mnt_ns: Option<PathBuf>,
+    /// An open handle on the namespace: it keeps the namespace (and so its
+    /// inode number) alive until the lab is dropped, so the clean-up sweep can
+    /// never mistake a later lab's recycled namespace for this one.
+    _ns_handle: Option<fs::File>,
     /// Byte offset in sshd.log where counting starts.
     log_offset: AtomicU64,
 }
@@ -296,6 +300,7 @@ impl Lab {
                 dir,
                 child: None,
                 mnt_ns: None,
+                _ns_handle: None,
                 log_offset: AtomicU64::new(0),
             };
             mkdir(&host.ssh_dir());
@@ -412,6 +417,7 @@ impl Lab {
             let what = format!("sshd (pid {pid}) is not in a mount namespace of its own: {ns:?}");
             panic!("{}", self.host_failure(i, &what));
         }
+        self.hosts[i]._ns_handle = fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
         self.hosts[i].mnt_ns = ns;
     }
 

@@ -521,7 +521,10 @@ fn ssh_processes_using(path: &Path) -> Vec<String> {
         .filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.starts_with("ssh") && c.contains(&needle))
+        .filter(|c| {
+            let argv0 = c.split(' ').next().unwrap_or("");
+            Path::new(argv0).file_name() == Some("ssh".as_ref()) && c.contains(&needle)
+        })
         .collect()
 }
 
@@ -532,6 +535,9 @@ fn cli_leaves_no_ssh_process_behind() {
     let mut cli = one_storage::transport::sshcli::SshCli::connect("lab1", &s).unwrap();
     let ctl = cli.control_path();
     let dir = ctl.parent().unwrap().to_path_buf();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{} is not private", dir.display());
     use one_storage::transport::Transport;
     cli.exec(&Cmd::new("true"), Io::default()).unwrap();
     assert!(
@@ -654,19 +660,28 @@ fn cli_master_dies_with_a_killed_action() {
         .map_while(|l| l.ok())
         .find_map(|l| l.strip_prefix("CTL ").map(PathBuf::from))
         .expect("the helper printed its control path");
-    let dir = ctl.parent().unwrap().to_path_buf();
+    // The helper is killed: its control directory is ours to remove.
+    let dir = RemoveOnDrop(ctl.parent().unwrap().to_path_buf());
+    let dir = &dir.0;
     // Give the helper's thread time to end: the master must survive that.
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        !ssh_processes_using(&dir).is_empty(),
+        !ssh_processes_using(dir).is_empty(),
         "the master died with its thread"
     );
     child.kill().unwrap();
     child.wait().unwrap();
     let gone = (0..50).any(|_| {
         std::thread::sleep(Duration::from_millis(100));
-        ssh_processes_using(&dir).is_empty()
+        ssh_processes_using(dir).is_empty()
     });
-    assert!(gone, "left behind: {:?}", ssh_processes_using(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(gone, "left behind: {:?}", ssh_processes_using(dir));
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -108,8 +108,10 @@ fn tcp_connect(t: &ResolvedHost) -> Result<TcpStream> {
         .map_err(|e| Error::Ssh(format!("cannot resolve {who}: {e}")))?
         .collect();
     let mut errors = Vec::new();
+    // connect_timeout refuses a zero duration.
+    let limit = t.connect_timeout.max(std::time::Duration::from_secs(1));
     for a in &addrs {
-        match TcpStream::connect_timeout(a, t.connect_timeout) {
+        match TcpStream::connect_timeout(a, limit) {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
                 return Ok(s);

@@ -5,6 +5,7 @@
 //! The master is our child, reaped on drop, and gets PR_SET_PDEATHSIG so that
 //! it dies with us even when we are killed: no ssh process outlives an action.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,14 +37,18 @@ impl SshCli {
     pub fn connect(host: &str, settings: &SshSettings) -> Result<SshCli> {
         super::check_host_name(host)?;
         assert!(!host.starts_with('-'), "host names are checked above");
+        let program = tools::SSH.locate()?;
         let target = sshconfig::resolve(host, settings)?;
+        // ssh takes IPv6 literals bare, as the Host patterns see them.
+        let host = &sshconfig::destination(host);
         let dir = tempfile::Builder::new()
             .prefix("ost-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(runtime_dir())
             .map_err(|e| Error::io("cannot create a directory for the ssh control socket", e))?;
         let log = std::fs::File::create(dir.path().join("master.log"))
             .map_err(|e| Error::io("cannot create the ssh master's log", e))?;
-        let mut c = Command::new(tools::SSH.name);
+        let mut c = Command::new(program);
         c.args(["-M", "-N", "-o", "ControlPersist=no"])
             .args(options(dir.path(), settings, &target))
             .arg("--")

@@ -206,7 +206,11 @@ pub fn resolve_with(
         identities_only: v.identities_only.unwrap_or(false),
         strict: v.strict.unwrap_or(settings.strict_host_key_checking),
         hash_known_hosts: v.hash_known_hosts.unwrap_or(false),
-        connect_timeout: v.connect_timeout.unwrap_or(settings.connect_timeout),
+        // `ConnectTimeout 0` means the system's: ours is the default then.
+        connect_timeout: v
+            .connect_timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(settings.connect_timeout),
         keepalive: v.keepalive.unwrap_or(settings.keepalive),
         proxy: v.proxy.flatten(),
         alias,
@@ -214,6 +218,14 @@ pub fn resolve_with(
         port,
         user,
     })
+}
+
+/// The host as ssh takes it: `user@[fd00::1]` → `user@fd00::1`.
+pub fn destination(host: &str) -> String {
+    match host.rsplit_once('@') {
+        Some((user, h)) => format!("{user}@{}", strip_brackets(h)),
+        None => strip_brackets(host).to_string(),
+    }
 }
 
 /// `[fd00::1]` → `fd00::1`: ssh takes IPv6 literals bare.

@@ -149,6 +149,8 @@ fn user_at_host_brackets_and_hostname_tokens() {
 
     let r = resolve_text("[fd00::1]", "");
     assert_eq!(r.hostname, "fd00::1");
+    assert_eq!(destination("op@[fd00::1]"), "op@fd00::1");
+    assert_eq!(destination("node1"), "node1");
     let r = resolve_text("fd00::1", "Host fd00::1\n  Port 2022\n");
     assert_eq!((r.hostname.as_str(), r.port), ("fd00::1", 2022));
 }

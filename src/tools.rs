@@ -93,6 +93,18 @@ pub const CAT: Tool = Tool {
     name: "cat",
     package: "coreutils",
 };
+pub const VIRSH: Tool = Tool {
+    name: "virsh",
+    package: "libvirt-clients",
+};
+pub const TIMEOUT: Tool = Tool {
+    name: "timeout",
+    package: "coreutils",
+};
+pub const TOUCH: Tool = Tool {
+    name: "touch",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -114,6 +126,9 @@ pub const ALL: &[Tool] = &[
     FALLOCATE,
     MD5SUM,
     CAT,
+    VIRSH,
+    TIMEOUT,
+    TOUCH,
 ];
 
 impl Tool {

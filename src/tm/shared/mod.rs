@@ -1,17 +1,55 @@
 //! The `shared` (= `qcow2`) transfer-manager driver: system and image datastores on
 //! storage every host mounts at the same path; qcow2 overlays and snapshot chains.
 
+pub(crate) mod chain;
 pub(crate) mod clone;
+pub(crate) mod conf;
 pub(crate) mod cpds;
+pub(crate) mod disk;
+pub(crate) mod layout;
+pub(crate) mod live;
 pub(crate) mod ln;
 pub(crate) mod migrate;
 pub(crate) mod monitor;
+pub(crate) mod monitor_ds;
 pub(crate) mod mv;
 pub(crate) mod mvds;
+pub(crate) mod probe;
 pub(crate) mod snap;
+pub(crate) mod snap_delete;
 
 use crate::dispatch::{ActionSpec, DriverSpec, Kind, Stdout};
+use crate::error::{Error, Result};
+use crate::tm::args::{parent, Location};
 use crate::tm::common;
+
+/// Refuses a disk location outside VM `vm_id`'s directory
+/// (`<DATASTORE_LOCATION>/<sys_ds>/<vm_id>/disk.<i>`): the actions remove
+/// leftovers there, and never elsewhere.
+pub(crate) fn check_vm_path(loc: &Location, vm_id: &str) -> Result<()> {
+    check_vm_dir(&loc.with_path(&parent(&loc.path)), vm_id)
+}
+
+/// Refuses a VM directory that is not `<DATASTORE_LOCATION>/<sys_ds>/<vm_id>`.
+pub(crate) fn check_vm_dir(loc: &Location, vm_id: &str) -> Result<()> {
+    let depth = loc.path.split('/').filter(|c| !c.is_empty()).count();
+    if loc.name() != vm_id || depth < 3 {
+        return Err(Error::Usage(format!(
+            "'{loc}' is not in the directory of VM {vm_id}: expected <DATASTORE_LOCATION>/<sys_ds>/{vm_id}"
+        )));
+    }
+    Ok(())
+}
+
+/// The path whose `.snap` dir holds a disk's snapshots: `sysdir/disk.i` for a
+/// clone, the image SOURCE (as the host sees it) for a persistent disk.
+pub(crate) fn disk_base(disk: &disk::DiskAttrs, loc: &Location, vm_id: &str) -> Result<String> {
+    if disk.clone {
+        Ok(loc.path.clone())
+    } else {
+        Ok(layout::reroot(disk.require_source(vm_id)?, &loc.path))
+    }
+}
 
 macro_rules! tm_action {
     ($name:literal, $usage:literal, $summary:literal, $out:ident, $run:expr) => {

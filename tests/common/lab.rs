@@ -93,6 +93,10 @@ pub struct LabHost {
     /// The sshd listener; `None` before the spawn and once it is known dead and reaped.
     child: Option<Child>,
     mnt_ns: Option<PathBuf>,
+    /// An open handle on the host's mount namespace: it keeps the namespace (and so
+    /// its inode number) alive until the lab is dropped, so that the clean-up sweep
+    /// can never mistake another test's new namespace that reused the number for it.
+    mnt_ns_handle: Option<fs::File>,
     /// Byte offset in sshd.log where counting starts.
     log_offset: AtomicU64,
 }
@@ -296,6 +300,7 @@ impl Lab {
                 dir,
                 child: None,
                 mnt_ns: None,
+                mnt_ns_handle: None,
                 log_offset: AtomicU64::new(0),
             };
             mkdir(&host.ssh_dir());
@@ -413,6 +418,7 @@ impl Lab {
             panic!("{}", self.host_failure(i, &what));
         }
         self.hosts[i].mnt_ns = ns;
+        self.hosts[i].mnt_ns_handle = fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
     }
 
     /// `ssh labN true` from the front-end, all hosts at once, until each succeeds.

@@ -1,0 +1,12 @@
+//! The `shared` (= `qcow2`) TM driver against a shared-storage lab: every
+//! action, each scenario run for both SSH transports, asserting the state
+//! left on disk (spec §13 layouts) rather than exit codes alone.
+
+mod common;
+mod tm_support;
+
+#[path = "tm_shared/fx.rs"]
+mod fx;
+
+#[path = "tm_shared/clone.rs"]
+mod clone;

@@ -10,3 +10,9 @@ mod fx;
 
 #[path = "tm_shared/clone.rs"]
 mod clone;
+
+#[path = "tm_shared/ln.rs"]
+mod ln;
+
+#[path = "tm_shared/snap.rs"]
+mod snap;

@@ -16,3 +16,9 @@ mod ln;
 
 #[path = "tm_shared/snap.rs"]
 mod snap;
+
+#[path = "tm_shared/cpds.rs"]
+mod cpds;
+
+#[path = "tm_shared/migrate.rs"]
+mod migrate;

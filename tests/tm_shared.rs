@@ -22,3 +22,9 @@ mod cpds;
 
 #[path = "tm_shared/migrate.rs"]
 mod migrate;
+
+#[path = "tm_shared/monitor.rs"]
+mod monitor;
+
+#[path = "tm_shared/args.rs"]
+mod args;

@@ -13,7 +13,7 @@ use crate::command::{quote, Cmd, Script};
 use crate::dispatch::Invocation;
 use crate::dump::DsAction;
 use crate::error::{Error, Result};
-use crate::tm::args::normalise;
+use crate::tm::args::{normalise, Location};
 use crate::tm::ctx::TmCtx;
 use crate::tools;
 
@@ -46,7 +46,7 @@ pub fn monitor(inv: &mut Invocation) -> Result<String> {
         .map(str::to_string)
         .collect();
     let bridge = pick_bridge(&mut ctx, &bridges)?;
-    let host = ctx.hosts.at(bridge.as_deref())?;
+    let host = ctx.host(&Location::new(bridge.as_deref(), &base))?;
     let label = host.label();
     let s = Script::new()
         .line(format!("[ -d {b} ] || mkdir -p {b}", b = quote(&base)))

@@ -28,3 +28,6 @@ mod monitor;
 
 #[path = "tm_shared/args.rs"]
 mod args;
+
+#[path = "tm_shared/live.rs"]
+mod live;

@@ -29,7 +29,11 @@ fn cpds_flattens_chains_and_snapshots(t: Transport) {
     if fx.host != "localhost" {
         assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
     }
-    assert_eq!(fx.chain_summary(&new), vec![("qcow2".to_string(), None)], "flattened");
+    assert_eq!(
+        fx.chain_summary(&new),
+        vec![("qcow2".to_string(), None)],
+        "flattened"
+    );
     assert!(fx.reads(&new, "qcow2", "0xef", "0", "64k"));
     assert!(fx.reads(&new, "qcow2", "0xcd", "64k", "64k"));
     assert_eq!(fx.virtual_size(&new), GIB);
@@ -37,26 +41,41 @@ fn cpds_flattens_chains_and_snapshots(t: Transport) {
 
     let snap0 = fx.p("1/snap0");
     fx.ok("cpds", &[&fx.at(&disk), &snap0, "0", "7", "1"]);
-    assert!(fx.reads(&snap0, "qcow2", "0xab", "0", "64k"), "the snapshot's data");
+    assert!(
+        fx.reads(&snap0, "qcow2", "0xab", "0", "64k"),
+        "the snapshot's data"
+    );
     // Re-running overwrites the same image.
     fx.ok("cpds", &[&fx.at(&disk), &snap0, "0", "7", "1"]);
     assert!(fx.reads(&snap0, "qcow2", "0xab", "0", "64k"));
     // `.current` says which file snapshot 5 lives in (§13.3).
-    std::fs::write(fx.p("0/7/disk.0.snap/5.current"), format!("{disk}.snap/0\n")).unwrap();
+    std::fs::write(
+        fx.p("0/7/disk.0.snap/5.current"),
+        format!("{disk}.snap/0\n"),
+    )
+    .unwrap();
     let snap5 = fx.p("1/snap5");
     fx.ok("cpds", &[&fx.at(&disk), &snap5, "5", "7", "1"]);
     assert!(fx.reads(&snap5, "qcow2", "0xab", "0", "64k"));
 
     // A snapshot that does not exist: one line, nothing left in the datastore.
     let r = fx.fail("cpds", &[&fx.at(&disk), &fx.p("1/x"), "9", "7", "1"]);
-    assert!(r.contains("does not exist") && r.contains("snapshot id 9"), "{r}");
+    assert!(
+        r.contains("does not exist") && r.contains("snapshot id 9"),
+        "{r}"
+    );
     assert_eq!(names(&fx.p("1")), ["abc", "new", "snap0", "snap5"]);
 
     // A running VM that is not kvm cannot be saved live.
-    let d = Disk::new(0).attr("SOURCE", &img).attr("FORMAT", "qcow2").attr("CLONE", "YES");
+    let d = Disk::new(0)
+        .attr("SOURCE", &img)
+        .attr("FORMAT", "qcow2")
+        .attr("CLONE", "YES");
     let mut vm = Vm::new(7).on(&fx.host, 0).disk(d).state(26);
     vm.deploy_id = "one-7".into();
-    let xml = vm.xml().replace("<VM_MAD>kvm</VM_MAD>", "<VM_MAD>lxc</VM_MAD>");
+    let xml = vm
+        .xml()
+        .replace("<VM_MAD>kvm</VM_MAD>", "<VM_MAD>lxc</VM_MAD>");
     fx.env.set_vm(7, &xml);
     let r = fx.fail("cpds", &[&fx.at(&disk), &fx.p("1/y"), "-1", "7", "1"]);
     assert!(r.contains("Live operation not supported on lxc"), "{r}");
@@ -82,7 +101,10 @@ fn cpds_raw_and_persistent(t: Transport) {
     let out = fx.ok("cpds", &[&fx.at(&disk), &p, "-1", "7", "1"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("they are the same"));
     assert!(fx.reads(&p, "raw", "0xcd", "0", "1M"));
-    assert!(!names(&fx.p("1")).iter().any(|n| n.starts_with('.')), "no temporary left");
+    assert!(
+        !names(&fx.p("1")).iter().any(|n| n.starts_with('.')),
+        "no temporary left"
+    );
 
     // mvds: the persistent image is used in place; nothing moves or changes.
     let before = std::fs::metadata(&p).unwrap().len();

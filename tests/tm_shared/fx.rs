@@ -98,7 +98,10 @@ impl Fx {
     /// Runs `argv` on the host (in its namespace), panicking unless it succeeds.
     pub fn on_host(&self, argv: &[&str]) -> String {
         let out = if self.host == "localhost" {
-            std::process::Command::new(argv[0]).args(&argv[1..]).output().unwrap()
+            std::process::Command::new(argv[0])
+                .args(&argv[1..])
+                .output()
+                .unwrap()
         } else {
             self.lab.run_on(&self.host, argv)
         };
@@ -114,7 +117,14 @@ impl Fx {
 
     /// `qemu-img info --backing-chain` on the host: one object per file.
     pub fn chain(&self, path: &str) -> Vec<Value> {
-        let out = self.on_host(&["qemu-img", "info", "-U", "--output=json", "--backing-chain", path]);
+        let out = self.on_host(&[
+            "qemu-img",
+            "info",
+            "-U",
+            "--output=json",
+            "--backing-chain",
+            path,
+        ]);
         match serde_json::from_str(&out).unwrap() {
             Value::Array(a) => a,
             v => panic!("not a chain: {v}"),
@@ -128,7 +138,9 @@ impl Fx {
             .map(|i| {
                 (
                     i["format"].as_str().unwrap().to_string(),
-                    i.get("backing-filename").and_then(Value::as_str).map(str::to_string),
+                    i.get("backing-filename")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                 )
             })
             .collect()
@@ -154,7 +166,10 @@ impl Fx {
         let c = format!("read -P {pattern} {offset} {len}");
         let argv = ["qemu-io", "-r", "-U", "-f", fmt, "-c", c.as_str(), path];
         let out = if self.host == "localhost" {
-            std::process::Command::new(argv[0]).args(&argv[1..]).output().unwrap()
+            std::process::Command::new(argv[0])
+                .args(&argv[1..])
+                .output()
+                .unwrap()
         } else {
             self.lab.run_on(&self.host, &argv)
         };
@@ -173,12 +188,19 @@ impl Fx {
 
     fn image(&self, rel: &str, fmt: &str, size: u64, data: u64) -> String {
         let p = self.p(rel);
-        crate::common::cmd::run_ok(
-            std::process::Command::new("qemu-img").args(["create", "-q", "-f", fmt, &p, &size.to_string()]),
-        );
+        crate::common::cmd::run_ok(std::process::Command::new("qemu-img").args([
+            "create",
+            "-q",
+            "-f",
+            fmt,
+            &p,
+            &size.to_string(),
+        ]));
         if data > 0 {
             let c = format!("write -P 0xcd 0 {data}");
-            crate::common::cmd::run_ok(std::process::Command::new("qemu-io").args(["-f", fmt, "-c", &c, &p]));
+            crate::common::cmd::run_ok(
+                std::process::Command::new("qemu-io").args(["-f", fmt, "-c", &c, &p]),
+            );
         }
         p
     }
@@ -193,11 +215,15 @@ pub fn link(p: &str) -> String {
 }
 
 pub fn is_link(p: &str) -> bool {
-    std::fs::symlink_metadata(p).map(|m| m.file_type().is_symlink()).unwrap_or(false)
+    std::fs::symlink_metadata(p)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
 }
 
 pub fn is_file(p: &str) -> bool {
-    std::fs::symlink_metadata(p).map(|m| m.file_type().is_file()).unwrap_or(false)
+    std::fs::symlink_metadata(p)
+        .map(|m| m.file_type().is_file())
+        .unwrap_or(false)
 }
 
 pub fn exists(p: &str) -> bool {

@@ -26,7 +26,10 @@ fn ln_raw(t: Transport) {
     }
     assert_eq!(link(&disk), img);
     assert_eq!(names(&fx.p("0/7")), ["disk.0"]);
-    assert!(!exists(&format!("{img}.snap")), "raw images get no snap dir");
+    assert!(
+        !exists(&format!("{img}.snap")),
+        "raw images get no snap dir"
+    );
     // Re-running changes nothing.
     fx.ok("ln", &[&format!("fe:{img}"), &fx.at(&disk), "7", "1"]);
     assert_eq!(link(&disk), img);
@@ -40,8 +43,16 @@ fn ln_qcow2(t: Transport) {
     let disk = fx.p("0/7/disk.0");
     fx.ok("ln", &[&format!("fe:{img}"), &fx.at(&disk), "7", "1"]);
     let snap = format!("{img}.snap");
-    assert_eq!(link(&disk), format!("{snap}/0"), "absolute link to the active file");
-    assert_eq!(link(&format!("{snap}/0")), img, "0 -> the image when there is no snapshot");
+    assert_eq!(
+        link(&disk),
+        format!("{snap}/0"),
+        "absolute link to the active file"
+    );
+    assert_eq!(
+        link(&format!("{snap}/0")),
+        img,
+        "0 -> the image when there is no snapshot"
+    );
     assert_eq!(link(&format!("{snap}/abc.snap")), ".", "the self-link");
     assert_eq!(names(&snap), ["0", "abc.snap"]);
     assert_eq!(names(&fx.p("0/7")), ["disk.0"]);
@@ -51,7 +62,18 @@ fn ln_qcow2(t: Transport) {
 
     // With snapshots already beside the image, the link follows the highest.
     for (n, b) in [("1", "0"), ("12", "1")] {
-        fx.on_host(&["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &format!("{snap}/{b}"), &format!("{snap}/{n}")]);
+        fx.on_host(&[
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            "qcow2",
+            "-b",
+            &format!("{snap}/{b}"),
+            &format!("{snap}/{n}"),
+        ]);
     }
     std::fs::write(format!("{snap}/2.current"), format!("{snap}/1\n")).unwrap();
     fx.ok("ln", &[&format!("fe:{img}"), &fx.at(&disk), "7", "1"]);
@@ -60,9 +82,16 @@ fn ln_qcow2(t: Transport) {
     fx.check(&disk);
 
     // A missing image: one line naming it and the host.
-    let r = fx.fail("ln", &[&format!("fe:{}", fx.p("1/nope")), &fx.at(&disk), "7", "1"]);
+    let r = fx.fail(
+        "ln",
+        &[&format!("fe:{}", fx.p("1/nope")), &fx.at(&disk), "7", "1"],
+    );
     assert!(r.contains("1/nope") && r.contains(fx.label()), "{r}");
-    assert_eq!(link(&disk), format!("{snap}/12"), "a failed ln changes nothing");
+    assert_eq!(
+        link(&disk),
+        format!("{snap}/12"),
+        "a failed ln changes nothing"
+    );
 }
 
 crate::both_transports!(ln_raw, ln_qcow2);

@@ -9,7 +9,10 @@ use crate::tm_support::{Disk, Transport, Vm};
 fn mv_moves_only_between_system_datastores(t: Transport) {
     let fx = Fx::new(t);
     let img = fx.qcow2_image("1/abc", GIB, MIB);
-    let d = Disk::new(0).attr("SOURCE", &img).attr("FORMAT", "qcow2").attr("CLONE", "YES");
+    let d = Disk::new(0)
+        .attr("SOURCE", &img)
+        .attr("FORMAT", "qcow2")
+        .attr("CLONE", "YES");
     fx.vm(&Vm::new(7).on(&fx.host, 0).disk(d));
     let dir = fx.p("0/7");
     let disk = format!("{dir}/disk.0");
@@ -17,7 +20,10 @@ fn mv_moves_only_between_system_datastores(t: Transport) {
     // Disk lines and same-path lines (stop, resume, migrate) are no-ops.
     fx.ok("mv", &[&fx.at(&disk), &format!("lab2:{disk}"), "7", "1"]);
     fx.ok("mv", &[&fx.at(&dir), &format!("fe:{dir}"), "7", "0"]);
-    fx.ok("mv", &[&format!("fe:{dir}"), &format!("lab2:{dir}/"), "7", "0"]);
+    fx.ok(
+        "mv",
+        &[&format!("fe:{dir}"), &format!("lab2:{dir}/"), "7", "0"],
+    );
     assert_eq!(link(&disk), "disk.0.snap/0");
 
     // Another system datastore: the directory moves, links stay valid.
@@ -29,12 +35,21 @@ fn mv_moves_only_between_system_datastores(t: Transport) {
     }
     assert!(!exists(&dir));
     assert_eq!(link(&format!("{new}/disk.0")), "disk.0.snap/0");
-    assert!(fx.reads(&format!("{new}/disk.0"), "qcow2", "0xcd", "0", "1M"), "relative names survive the move");
+    assert!(
+        fx.reads(&format!("{new}/disk.0"), "qcow2", "0xcd", "0", "1M"),
+        "relative names survive the move"
+    );
     // Re-running after it succeeded is a success.
     fx.ok("mv", &[&fx.at(&dir), &fx.at(&new), "7", "100"]);
     // Neither side there: one clear line.
-    let r = fx.fail("mv", &[&fx.at(&fx.p("5/7")), &fx.at(&fx.p("6/7")), "7", "6"]);
-    assert!(r.contains("Error moving VM files to another system datastore") && r.contains(fx.label()), "{r}");
+    let r = fx.fail(
+        "mv",
+        &[&fx.at(&fx.p("5/7")), &fx.at(&fx.p("6/7")), "7", "6"],
+    );
+    assert!(
+        r.contains("Error moving VM files to another system datastore") && r.contains(fx.label()),
+        "{r}"
+    );
     // A path that is not this VM's directory is refused before anything runs.
     let r = fx.fail("mv", &[&fx.at(&new), &fx.at(&fx.p("0/8")), "7", "0"]);
     assert!(r.contains("not in the directory of VM 7"), "{r}");
@@ -85,39 +100,66 @@ fn migrate_hooks_run_other_drivers(t: Transport) {
 
     for hook in ["premigrate", "postmigrate", "failmigrate"] {
         let out = run(hook, &args);
-        assert!(out.status.success(), "{hook}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{hook}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let log = read(&ok_log);
     for hook in ["premigrate", "postmigrate", "failmigrate"] {
         let want = format!("{hook} lab1 lab2 {dir} 7 0 shared\n{b64}\n");
-        assert_eq!(log.matches(&want).count(), 1, "{hook} once, with the VM on stdin:\n{log}");
+        assert_eq!(
+            log.matches(&want).count(),
+            1,
+            "{hook} once, with the VM on stdin:\n{log}"
+        );
     }
-    assert!(exists(&format!("{dir}/disk.0")), "nothing on shared storage is removed");
+    assert!(
+        exists(&format!("{dir}/disk.0")),
+        "nothing on shared storage is removed"
+    );
 
     // Same host, or called by another driver (6th argument): nobody else runs.
     std::fs::remove_file(&ok_log).unwrap();
-    assert!(run("premigrate", &["lab1", "lab1", &dir, "7", "0"]).status.success());
-    assert!(run("postmigrate", &["lab1", "lab2", &dir, "7", "0", "ssh"]).status.success());
+    assert!(run("premigrate", &["lab1", "lab1", &dir, "7", "0"])
+        .status
+        .success());
+    assert!(run("postmigrate", &["lab1", "lab2", &dir, "7", "0", "ssh"])
+        .status
+        .success());
     assert_eq!(read(&ok_log), "");
 
     // A failing premigrate stops the migration, naming the driver.
     let vm2 = vm.clone().disk(disk(4, "fakebad"));
     let b64 = vm2.base64();
-    let out = fx.env.run(&fx.lab, "shared", "premigrate", &args, b64.as_bytes());
+    let out = fx
+        .env
+        .run(&fx.lab, "shared", "premigrate", &args, b64.as_bytes());
     assert!(!out.status.success());
     let r = crate::tm_support::reason(&out);
-    assert!(r.len() == 1 && r[0].contains("premigrate of the fakebad driver failed"), "{r:?}");
+    assert!(
+        r.len() == 1 && r[0].contains("premigrate of the fakebad driver failed"),
+        "{r:?}"
+    );
     // postmigrate runs every driver, then fails naming the one that failed.
     std::fs::remove_file(&ok_log).unwrap();
-    let out = fx.env.run(&fx.lab, "shared", "postmigrate", &args, b64.as_bytes());
+    let out = fx
+        .env
+        .run(&fx.lab, "shared", "postmigrate", &args, b64.as_bytes());
     assert!(!out.status.success());
-    assert!(read(&ok_log).contains("postmigrate lab1 lab2"), "the others still ran");
+    assert!(
+        read(&ok_log).contains("postmigrate lab1 lab2"),
+        "the others still ran"
+    );
     assert!(read(&bad_log).contains("postmigrate lab1 lab2"));
     let r = crate::tm_support::reason(&out);
     assert!(r.len() == 1 && r[0].contains("fakebad"), "{r:?}");
 
     // Bad input: one line each.
-    let out = fx.env.run(&fx.lab, "shared", "premigrate", &args, b"not base64!");
+    let out = fx
+        .env
+        .run(&fx.lab, "shared", "premigrate", &args, b"not base64!");
     assert!(!out.status.success());
     assert_eq!(crate::tm_support::reason(&out).len(), 1);
 }
@@ -133,11 +175,25 @@ fn postmigrate_after_a_system_datastore_change(t: Transport) {
     }
     let args = [fx.host.as_str(), "lab2", new.as_str(), "7", "100"];
     fx.lab.reset_counts();
-    let out = fx.env.run(&fx.lab, "shared", "postmigrate", &args, vm.base64().as_bytes());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fx.env.run(
+        &fx.lab,
+        "shared",
+        "postmigrate",
+        &args,
+        vm.base64().as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!exists(&old), "the old system datastore's copy is gone");
     if fx.host != "localhost" {
-        assert_eq!(fx.lab.ssh_connections(&fx.host), 1, "removed on the source host");
+        assert_eq!(
+            fx.lab.ssh_connections(&fx.host),
+            1,
+            "removed on the source host"
+        );
         assert_eq!(fx.lab.ssh_connections("lab2"), 0);
     }
     assert!(exists(&format!("{new}/disk.0")));

@@ -24,13 +24,21 @@ fn parse(out: &[u8]) -> (u64, u64, u64) {
     let v: Vec<u64> = s
         .split_whitespace()
         .zip(["USED_MB=", "FREE_MB=", "TOTAL_MB="])
-        .map(|(kv, k)| kv.strip_prefix(k).unwrap_or_else(|| panic!("{s}")).parse().unwrap())
+        .map(|(kv, k)| {
+            kv.strip_prefix(k)
+                .unwrap_or_else(|| panic!("{s}"))
+                .parse()
+                .unwrap()
+        })
         .collect();
     (v[0], v[1], v[2])
 }
 
 fn df_total(path: &str) -> u64 {
-    let out = std::process::Command::new("df").args(["-B1M", "-P", path]).output().unwrap();
+    let out = std::process::Command::new("df")
+        .args(["-B1M", "-P", path])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let last = text.lines().last().unwrap().to_string();
     last.split_whitespace().nth(1).unwrap().parse().unwrap()
@@ -41,17 +49,26 @@ fn monitor_reports_df_of_the_system_datastore(t: Transport) {
     let root = fx.lab.ds_root().to_str().unwrap().to_string();
     let run = |bridge: &str, id: &str| {
         let d = action_data(&root, bridge);
-        fx.env.run(&fx.lab, "shared", "monitor", &[id], d.as_bytes())
+        fx.env
+            .run(&fx.lab, "shared", "monitor", &[id], d.as_bytes())
     };
     let out = run("", "0");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (used, free, total) = parse(&out.stdout);
     assert_eq!(total, df_total(&fx.p("0")));
     assert!(used <= total && free <= total);
     // Through a BRIDGE_LIST host; a missing datastore dir is created first.
     fx.lab.reset_counts();
     let out = run(&fx.host, "55");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(parse(&out.stdout).2, total);
     assert!(exists(&fx.p("55")));
     if fx.host != "localhost" {
@@ -67,7 +84,10 @@ fn monitor_reports_df_of_the_system_datastore(t: Transport) {
 fn monitor_ds_reports_disks_and_snapshots(t: Transport) {
     let fx = Fx::new(t);
     let img = fx.qcow2_image("1/abc", GIB, MIB);
-    let d = Disk::new(0).attr("SOURCE", &img).attr("FORMAT", "qcow2").attr("CLONE", "YES");
+    let d = Disk::new(0)
+        .attr("SOURCE", &img)
+        .attr("FORMAT", "qcow2")
+        .attr("CLONE", "YES");
     fx.vm(&Vm::new(7).on(&fx.host, 0).disk(d));
     let disk = fx.p("0/7/disk.0");
     fx.ok("clone", &[&format!("fe:{img}"), &fx.at(&disk), "7", "1"]);
@@ -84,15 +104,21 @@ fn monitor_ds_reports_disks_and_snapshots(t: Transport) {
         .strip_prefix("VM = [ ID = 7, MONITOR = \"")
         .and_then(|r| r.strip_suffix("\"]"))
         .unwrap_or_else(|| panic!("{line}"));
-    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap();
+    let text =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap();
     let mb = |p: &str| allocated(p).div_ceil(MIB);
     let mut want = format!("DISK_SIZE = [ ID=0, SIZE={}]\n", mb(&disk));
     for s in 0..12 {
         let size = mb(&format!("{disk}.snap/{s}"));
-        want.push_str(&format!("SNAPSHOT_SIZE = [ ID={s}, DISK_ID=0, SIZE={size}]\n"));
+        want.push_str(&format!(
+            "SNAPSHOT_SIZE = [ ID={s}, DISK_ID=0, SIZE={size}]\n"
+        ));
     }
     assert_eq!(text, want, "every snapshot id, two-digit ones too");
-    assert!(text.contains("SNAPSHOT_SIZE = [ ID=0, DISK_ID=0, SIZE=4]"), "3 MiB of data + metadata: {text}");
+    assert!(
+        text.contains("SNAPSHOT_SIZE = [ ID=0, DISK_ID=0, SIZE=4]"),
+        "3 MiB of data + metadata: {text}"
+    );
 }
 
 crate::both_transports!(

@@ -57,8 +57,8 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
         Mode::Copy
     };
     log::info!("Cloning {image} in {dst} ({mode:?})");
-    host.run(&script(&image, &dst.path, &mode, &disk, &options).into_cmd())
-        .map_err(|e| e.context(format!("Error copying {src} to {dst}")))?;
+    let s = script(&image, &dst.path, &mode, &disk, &options);
+    super::run_script(host, s, &format!("Error copying {src} to {dst}"))?;
     Ok(String::new())
 }
 

@@ -84,12 +84,9 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
         return Ok(String::new());
     }
     log::info!("Copying {real_src} to datastore as {dst}");
-    host.run(&script(&real_src, &dst, disk.is_qcow2(), live.as_ref()).into_cmd())
-        .map_err(|e| {
-            e.context(format!(
-                "Could not save {real_src} as the image {dst} on {label}"
-            ))
-        })?;
+    let s = script(&real_src, &dst, disk.is_qcow2(), live.as_ref());
+    let what = format!("Could not save {real_src} as the image {dst} on {label}");
+    super::run_script(host, s, &what)?;
     Ok(String::new())
 }
 

@@ -34,8 +34,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
         qcow2_script(&image, &dst.path, active)
     };
     log::info!("Linking {image} in {dst} ({} image)", info.format);
-    host.run(&script.into_cmd())
-        .map_err(|e| e.context(format!("Error linking {src} to {dst}")))?;
+    super::run_script(host, script, &format!("Error linking {src} to {dst}"))?;
     Ok(String::new())
 }
 

@@ -51,9 +51,8 @@ pub fn monitor(inv: &mut Invocation) -> Result<String> {
     let s = Script::new()
         .line(format!("[ -d {b} ] || mkdir -p {b}", b = quote(&base)))
         .cmd(&tools::DF.cmd().args(["-B1M", "-P", &base]));
-    let out = host
-        .run_stdout(&s.into_cmd().timeout(timeout))
-        .map_err(|e| e.context(format!("Error monitoring {base} on {label}")))?;
+    let what = format!("Error monitoring {base} on {label}");
+    let out = super::run_cmd(host, &s.into_cmd().timeout(timeout), &what)?.stdout_str();
     let (total, used, free) = parse_df(&out)
         .ok_or_else(|| Error::failed(format!("df of {base} on {label} printed no sizes: {out}")))?;
     Ok(format!("USED_MB={used} FREE_MB={free} TOTAL_MB={total}"))

@@ -57,12 +57,11 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let host = ctx.host(&b)?;
     let label = host.label();
     log::info!("Moving {} to {} on {label}", a.path, b.path);
-    let out = host.run_stdout(&script(&a.path, &b.path).into_cmd()).map_err(|e| {
-        e.context(format!(
-            "Error moving VM files to another system datastore: {} to {} on {label} (both datastores must be mounted on {label})",
-            a.path, b.path
-        ))
-    })?;
+    let what = format!(
+        "Error moving VM files to another system datastore: {} to {} on {label} (both datastores must be mounted on {label})",
+        a.path, b.path
+    );
+    let out = super::run_script(host, script(&a.path, &b.path), &what)?.stdout_str();
     if out.contains("already-moved") {
         log::info!("{} is already at {}: nothing left to move", a.path, b.path);
     }

@@ -166,12 +166,11 @@ fn create_any(inv: &Invocation, live: bool) -> Result<String> {
         s = layout::relink(s, &format!("{}.snap/{next}", a.short), &a.disk_loc.path);
     }
     log::info!("Creating snapshot {} of {}", a.id, a.disk_loc);
-    host.run(&s.into_cmd()).map_err(|e| {
-        e.context(format!(
-            "Error creating snapshot {} of {} on {label}",
-            a.id, a.disk_loc.path
-        ))
-    })?;
+    let what = format!(
+        "Error creating snapshot {} of {} on {label}",
+        a.id, a.disk_loc.path
+    );
+    super::run_script(host, s, &what)?;
     Ok(String::new())
 }
 
@@ -276,11 +275,10 @@ pub fn revert(inv: &mut Invocation) -> Result<String> {
             .cmd(&tools::MV.cmd().args(["-Tf", &tmp, &active_path]))
     };
     log::info!("Reverting {} to snapshot {id}", a.disk_loc);
-    host.run(&s.into_cmd()).map_err(|e| {
-        e.context(format!(
-            "Error reverting {} to snapshot {snap_dir}/{id} on {label}",
-            a.disk_loc.path
-        ))
-    })?;
+    let what = format!(
+        "Error reverting {} to snapshot {snap_dir}/{id} on {label}",
+        a.disk_loc.path
+    );
+    super::run_script(host, s, &what)?;
     Ok(String::new())
 }

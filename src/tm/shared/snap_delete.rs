@@ -57,11 +57,8 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
         script(&steps, &snap_dir, &virsh, &domain, &target)
     };
     log::info!("Deleting snapshot {id} of {}", a.disk_loc);
-    host.run(&script.into_cmd()).map_err(|e| {
-        e.context(format!(
-            "Error deleting snapshot {snap_dir}/{id} on {label}"
-        ))
-    })?;
+    let what = format!("Error deleting snapshot {snap_dir}/{id} on {label}");
+    super::run_script(host, script, &what)?;
     Ok(String::new())
 }
 

@@ -27,6 +27,20 @@ pub enum Mode {
     Copy,
 }
 
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mode::Overlay { image_format } => {
+                write!(f, "qcow2 overlay over a {image_format} image")
+            }
+            Mode::Standalone { image_format } => {
+                write!(f, "standalone qcow2 copy of a {image_format} image")
+            }
+            Mode::Copy => f.write_str("sparse copy"),
+        }
+    }
+}
+
 pub fn run(inv: &mut Invocation) -> Result<String> {
     expect_args(&inv.args, 4, 4)?;
     let src = Location::parse(&inv.args[0])?;
@@ -56,7 +70,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     } else {
         Mode::Copy
     };
-    log::info!("Cloning {image} in {dst} ({mode:?})");
+    log::info!("Cloning {image} in {dst}: {mode}");
     let s = script(&image, &dst.path, &mode, &disk, &options);
     super::run_script(host, s, &format!("Error copying {src} to {dst}"))?;
     Ok(String::new())

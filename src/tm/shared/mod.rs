@@ -17,6 +17,7 @@ pub(crate) mod mvds;
 pub(crate) mod probe;
 pub(crate) mod snap;
 pub(crate) mod snap_delete;
+pub(crate) mod snap_revert;
 
 use crate::command::Script;
 use crate::dispatch::{ActionSpec, DriverSpec, Kind, Stdout};

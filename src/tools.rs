@@ -97,6 +97,12 @@ pub const VIRSH: Tool = Tool {
     name: "virsh",
     package: "libvirt-clients",
 };
+/// Sets the environment of a remote command that runs without a shell.
+pub const ENV: Tool = Tool {
+    name: "env",
+    package: "coreutils",
+};
+/// Bounds every remote command on the host itself (see `transport::remote_line`).
 pub const TIMEOUT: Tool = Tool {
     name: "timeout",
     package: "coreutils",
@@ -129,6 +135,7 @@ pub const ALL: &[Tool] = &[
     VIRSH,
     TIMEOUT,
     TOUCH,
+    ENV,
 ];
 
 impl Tool {

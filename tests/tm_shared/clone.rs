@@ -31,13 +31,11 @@ fn clone_qcow2_overlay(t: Transport) {
     std::fs::write(fx.p("0/.monitor"), "ssh\n").unwrap();
     fx.lab.reset_counts();
     fx.ok("clone", &[&format!("fe:{img}"), &fx.at(&disk), "7", "1"]);
-    if fx.host != "localhost" {
-        assert_eq!(
-            fx.lab.ssh_connections(&fx.host),
-            1,
-            "one connection per host"
-        );
-    }
+    assert_eq!(
+        fx.lab.ssh_connections(&fx.host),
+        1,
+        "one connection per host"
+    );
     assert_layout(&fx, &disk, &img, "qcow2");
     assert_eq!(
         fx.virtual_size(&disk),

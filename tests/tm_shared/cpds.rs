@@ -26,9 +26,7 @@ fn cpds_flattens_chains_and_snapshots(t: Transport) {
     let new = fx.p("1/new");
     fx.lab.reset_counts();
     fx.ok("cpds", &[&fx.at(&disk), &new, "-1", "7", "1"]);
-    if fx.host != "localhost" {
-        assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
-    }
+    assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
     assert_eq!(
         fx.chain_summary(&new),
         vec![("qcow2".to_string(), None)],

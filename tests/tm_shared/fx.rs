@@ -50,19 +50,16 @@ impl Fx {
         let env = TmEnv::new(t, conf);
         std::fs::create_dir_all(lab.ds_root().join("0")).unwrap();
         std::fs::create_dir_all(lab.ds_root().join("1")).unwrap();
-        // TM_SHARED_TEST_HOST=localhost runs the actions on the front-end
-        // itself (no ssh), e.g. while the ssh transports are unavailable.
-        let host = std::env::var("TM_SHARED_TEST_HOST").unwrap_or_else(|_| "lab1".into());
-        Fx { lab, env, host }
+        Fx {
+            lab,
+            env,
+            host: "lab1".into(),
+        }
     }
 
     /// How error messages name the host.
     pub fn label(&self) -> &str {
-        if self.host == "localhost" {
-            "the front-end"
-        } else {
-            &self.host
-        }
+        &self.host
     }
 
     /// `ds_root/<rel>` as a string.

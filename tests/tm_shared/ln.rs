@@ -21,9 +21,7 @@ fn ln_raw(t: Transport) {
     std::fs::create_dir_all(fx.p("0/7/disk.0.snap")).unwrap();
     fx.lab.reset_counts();
     fx.ok("ln", &[&format!("fe:{img}"), &fx.at(&disk), "7", "1"]);
-    if fx.host != "localhost" {
-        assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
-    }
+    assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
     assert_eq!(link(&disk), img);
     assert_eq!(names(&fx.p("0/7")), ["disk.0"]);
     assert!(

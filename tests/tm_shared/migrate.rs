@@ -30,9 +30,7 @@ fn mv_moves_only_between_system_datastores(t: Transport) {
     let new = fx.p("100/7");
     fx.lab.reset_counts();
     fx.ok("mv", &[&fx.at(&dir), &fx.at(&new), "7", "100"]);
-    if fx.host != "localhost" {
-        assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
-    }
+    assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
     assert!(!exists(&dir));
     assert_eq!(link(&format!("{new}/disk.0")), "disk.0.snap/0");
     assert!(
@@ -188,14 +186,12 @@ fn postmigrate_after_a_system_datastore_change(t: Transport) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!exists(&old), "the old system datastore's copy is gone");
-    if fx.host != "localhost" {
-        assert_eq!(
-            fx.lab.ssh_connections(&fx.host),
-            1,
-            "removed on the source host"
-        );
-        assert_eq!(fx.lab.ssh_connections("lab2"), 0);
-    }
+    assert_eq!(
+        fx.lab.ssh_connections(&fx.host),
+        1,
+        "removed on the source host"
+    );
+    assert_eq!(fx.lab.ssh_connections("lab2"), 0);
     assert!(exists(&format!("{new}/disk.0")));
 }
 

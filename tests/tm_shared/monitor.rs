@@ -71,9 +71,7 @@ fn monitor_reports_df_of_the_system_datastore(t: Transport) {
     );
     assert_eq!(parse(&out.stdout).2, total);
     assert!(exists(&fx.p("55")));
-    if fx.host != "localhost" {
-        assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
-    }
+    assert_eq!(fx.lab.ssh_connections(&fx.host), 1);
     // No action data: one line saying what is missing.
     let out = fx.env.run(&fx.lab, "shared", "monitor", &["0"], b"");
     assert!(!out.status.success());

@@ -22,13 +22,11 @@ fn setup(fx: &Fx, img: &str, fmt: &str, clone: bool) -> String {
 fn snap(fx: &Fx, action: &str, disk: &str, id: &str) {
     fx.lab.reset_counts();
     fx.ok(action, &[&fx.at(disk), id, "7", "1"]);
-    if fx.host != "localhost" {
-        assert_eq!(
-            fx.lab.ssh_connections(&fx.host),
-            1,
-            "{action}: one connection"
-        );
-    }
+    assert_eq!(
+        fx.lab.ssh_connections(&fx.host),
+        1,
+        "{action}: one connection"
+    );
 }
 
 fn backing(fx: &Fx, file: &str) -> Option<String> {

@@ -15,6 +15,7 @@ fn bad_arguments_give_one_clear_line(t: Transport) {
     let other = fx.at(&fx.p("0/9/disk.0"));
     let vm_dir = fx.p("0/7");
     let nope = fx.p("nope");
+    let unknown = format!("lab9:{disk}");
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         (
             "clone",
@@ -46,6 +47,11 @@ fn bad_arguments_give_one_clear_line(t: Transport) {
             "ln",
             vec![&src, &other, "7", "1"],
             "not in the directory of VM 7",
+        ),
+        (
+            "clone",
+            vec![&src, &unknown, "7", "1"],
+            "cannot reach host lab9",
         ),
         ("mv", vec![&dst, &dst, "7"], "expected 4 arguments, got 3"),
         ("mvds", vec![&dst, &img, "7"], "expected 4 arguments, got 3"),

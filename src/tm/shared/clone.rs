@@ -54,7 +54,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let vm = ctx.vm(&vm_id)?.clone();
     let disk = DiskAttrs::from_vm(&vm, &vm_id, dst.disk_id())?;
     let image = layout::reroot(&src.path, &dst.path);
-    let host = ctx.host(&dst)?;
+    let host = super::connect(&mut ctx, &dst)?;
 
     let mode = if disk.is_qcow2() && dst.is_disk() {
         let info = probe::image_info(host, &image, timeout)?;

@@ -70,7 +70,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
         None
     };
 
-    let host = ctx.host(&disk_loc)?;
+    let host = super::connect(&mut ctx, &disk_loc)?;
     let label = host.label();
     let found = probe(host, &src, &dst, timeout)?;
     let Some(real_src) = found.source else {

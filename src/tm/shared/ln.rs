@@ -23,7 +23,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let mut ctx = conf::load(inv)?;
     let timeout = conf::probe_timeout(&ctx)?;
     let image = layout::reroot(&src.path, &dst.path);
-    let host = ctx.host(&dst)?;
+    let host = super::connect(&mut ctx, &dst)?;
 
     let info = probe::image_info(host, &image, timeout)?;
     let script = if info.format == "raw" {

@@ -117,7 +117,7 @@ fn remove_old_dir(
     if old == normalise(vm_dir) {
         return Ok(());
     }
-    let host = ctx.host(&Location::new(Some(src), &old))?;
+    let host = super::connect(ctx, &Location::new(Some(src), &old))?;
     log::info!(
         "Removing {old}, the VM directory in the previous system datastore, on {}",
         host.label()

@@ -24,7 +24,19 @@ use crate::dispatch::{ActionSpec, DriverSpec, Kind, Stdout};
 use crate::error::{one_line, Error, Result};
 use crate::tm::args::{parent, Location};
 use crate::tm::common;
+use crate::tm::ctx::TmCtx;
 use crate::transport::{Host, Output};
+
+/// The host holding `loc` (the front-end for front-end names), connected;
+/// a host that cannot be reached is named with what to check.
+pub(crate) fn connect<'a>(ctx: &'a mut TmCtx, loc: &Location) -> Result<&'a mut Host> {
+    let name = loc.host.clone().unwrap_or_default();
+    ctx.host(loc).map_err(|e| {
+        e.context(format!(
+            "cannot reach host {name}: check that it is up and that oneadmin can ssh to it"
+        ))
+    })
+}
 
 /// Runs an action's one host script. On failure the reason line is `what`
 /// followed by the script's last stderr lines and exit status (the cause an

@@ -46,7 +46,7 @@ pub fn monitor(inv: &mut Invocation) -> Result<String> {
         .map(str::to_string)
         .collect();
     let bridge = pick_bridge(&mut ctx, &bridges)?;
-    let host = ctx.host(&Location::new(bridge.as_deref(), &base))?;
+    let host = super::connect(&mut ctx, &Location::new(bridge.as_deref(), &base))?;
     let label = host.label();
     let s = Script::new()
         .line(format!("[ -d {b} ] || mkdir -p {b}", b = quote(&base)))

@@ -54,7 +54,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     super::check_vm_dir(&a, &vm_id)?;
     super::check_vm_dir(&b, &vm_id)?;
     let mut ctx = conf::load(inv)?;
-    let host = ctx.host(&b)?;
+    let host = super::connect(&mut ctx, &b)?;
     let label = host.label();
     log::info!("Moving {} to {} on {label}", a.path, b.path);
     let what = format!(

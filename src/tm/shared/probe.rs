@@ -44,12 +44,11 @@ pub fn image_info(host: &mut Host, path: &str, timeout: Duration) -> Result<Imag
         .cmd()
         .args(["info", "-U", "--output=json", path])
         .timeout(timeout);
-    let out = host.run(&cmd).map_err(|e| {
-        e.context(format!(
-            "cannot read the image {path} on {}: is the datastore mounted there?",
-            host.label()
-        ))
-    })?;
+    let what = format!(
+        "cannot read the image {path} on {}: is the datastore mounted there?",
+        host.label()
+    );
+    let out = super::run_cmd(host, &cmd, &what)?;
     ImageInfo::from_json(&out.stdout_str()).ok_or_else(|| {
         Error::failed(format!(
             "{cmd} on {} printed no image format and size",
@@ -65,8 +64,9 @@ pub fn read_link(host: &mut Host, path: &str, timeout: Duration) -> Result<Optio
         "if [ -L {p} ]; then readlink -- {p}; fi",
         p = quote(path)
     ));
-    let out = host.run_stdout(&s.into_cmd().timeout(timeout))?;
-    Ok(Some(out).filter(|t| !t.is_empty()))
+    let what = format!("cannot read the link {path} on {}", host.label());
+    let out = super::run_cmd(host, &s.into_cmd().timeout(timeout), &what)?.stdout_str();
+    Ok(Some(out.trim_end_matches('\n').to_string()).filter(|t| !t.is_empty()))
 }
 
 /// The names in `dir` on `host` (none when it does not exist).
@@ -75,9 +75,8 @@ pub fn list_dir(host: &mut Host, dir: &str, timeout: Duration) -> Result<Vec<Str
         "if [ -d {d} ]; then ls -1A -- {d}; fi",
         d = quote(dir)
     ));
-    let out = host
-        .run_stdout(&s.into_cmd().timeout(timeout))
-        .map_err(|e| e.context(format!("cannot list {dir} on {}", host.label())))?;
+    let what = format!("cannot list {dir} on {}", host.label());
+    let out = super::run_cmd(host, &s.into_cmd().timeout(timeout), &what)?.stdout_str();
     Ok(out.lines().map(str::to_string).collect())
 }
 
@@ -117,9 +116,8 @@ pub fn scan_snap_dir(host: &mut Host, dir: &str, timeout: Duration) -> Result<Sn
         ))
         .raw("  esac")
         .raw("done");
-    let out = host
-        .run_stdout(&s.into_cmd().timeout(timeout))
-        .map_err(|e| e.context(format!("cannot list {dir} on {}", host.label())))?;
+    let what = format!("cannot list {dir} on {}", host.label());
+    let out = super::run_cmd(host, &s.into_cmd().timeout(timeout), &what)?.stdout_str();
     Ok(parse_scan(&out))
 }
 

@@ -97,7 +97,7 @@ fn create_any(inv: &Invocation, live: bool) -> Result<String> {
     let options = conf::qcow2_options(&ctx)?;
     let timeout = conf::probe_timeout(&ctx)?;
     let live = if live { Some(live_vm(&ctx, &a)?) } else { None };
-    let host = ctx.host(&a.disk_loc)?;
+    let host = super::connect(&mut ctx, &a.disk_loc)?;
     let label = host.label();
     let snap_dir = a.snap_dir();
     let file = |n: &str| format!("{snap_dir}/{n}");

@@ -28,7 +28,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let running = a.vm.get("LCM_STATE") == Some(DISK_SNAPSHOT_DELETE);
     let domain = a.vm.get("DEPLOY_ID").unwrap_or("").to_string();
     let target = a.disk.target.clone().unwrap_or_default();
-    let host = ctx.host(&a.disk_loc)?;
+    let host = super::connect(&mut ctx, &a.disk_loc)?;
     let label = host.label();
     let snap_dir = a.snap_dir();
     let id = a.id.to_string();

@@ -19,7 +19,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let (mut ctx, a) = SnapArgs::load(inv)?;
     let options = conf::qcow2_options(&ctx)?;
     let timeout = conf::probe_timeout(&ctx)?;
-    let host = ctx.host(&a.disk_loc)?;
+    let host = super::connect(&mut ctx, &a.disk_loc)?;
     let label = host.label();
     let snap_dir = a.snap_dir();
     let id = a.id.to_string();

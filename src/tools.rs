@@ -97,6 +97,10 @@ pub const VIRSH: Tool = Tool {
     name: "virsh",
     package: "libvirt-clients",
 };
+pub const SLEEP: Tool = Tool {
+    name: "sleep",
+    package: "coreutils",
+};
 /// Sets the environment of a remote command that runs without a shell.
 pub const ENV: Tool = Tool {
     name: "env",
@@ -133,6 +137,7 @@ pub const ALL: &[Tool] = &[
     MD5SUM,
     CAT,
     VIRSH,
+    SLEEP,
     TIMEOUT,
     TOUCH,
     ENV,

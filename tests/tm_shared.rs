@@ -31,3 +31,6 @@ mod args;
 
 #[path = "tm_shared/live.rs"]
 mod live;
+
+#[path = "tm_shared/lifecycle.rs"]
+mod lifecycle;

@@ -11,15 +11,26 @@ use crate::tm_support::{Disk, Transport, Vm};
 /// `name -> target` (link), recursing into real directories only.
 fn tree(dir: &str) -> Vec<String> {
     fn walk(base: &std::path::Path, rel: &str, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(base.join(rel)) else { return };
-        let mut names: Vec<String> = rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let Ok(rd) = std::fs::read_dir(base.join(rel)) else {
+            return;
+        };
+        let mut names: Vec<String> = rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for n in names {
-            let r = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
+            let r = if rel.is_empty() {
+                n.clone()
+            } else {
+                format!("{rel}/{n}")
+            };
             let p = base.join(&r);
             let m = std::fs::symlink_metadata(&p).unwrap();
             if m.file_type().is_symlink() {
-                out.push(format!("{r} -> {}", std::fs::read_link(&p).unwrap().display()));
+                out.push(format!(
+                    "{r} -> {}",
+                    std::fs::read_link(&p).unwrap().display()
+                ));
             } else if m.is_dir() {
                 out.push(format!("{r}/"));
                 walk(base, &r, out);
@@ -41,12 +52,28 @@ fn full_vm_lifecycle(t: Transport) {
     let praw = fx.raw_image("1/praw", GIB, MIB);
     let disks = || {
         vec![
-            Disk::new(0).attr("SOURCE", &base).attr("FORMAT", "qcow2").attr("CLONE", "YES")
-                .attr("TARGET", "vda").attr("TM_MAD", "qcow2").attr("SIZE", "1024").attr("ORIGINAL_SIZE", "1024"),
-            Disk::new(1).attr("SOURCE", &pers).attr("FORMAT", "qcow2").attr("CLONE", "NO")
-                .attr("SAVE", "YES").attr("TARGET", "vdb").attr("TM_MAD", "qcow2"),
-            Disk::new(2).attr("SOURCE", &praw).attr("FORMAT", "raw").attr("CLONE", "NO")
-                .attr("SAVE", "YES").attr("TARGET", "vdc").attr("TM_MAD", "qcow2"),
+            Disk::new(0)
+                .attr("SOURCE", &base)
+                .attr("FORMAT", "qcow2")
+                .attr("CLONE", "YES")
+                .attr("TARGET", "vda")
+                .attr("TM_MAD", "qcow2")
+                .attr("SIZE", "1024")
+                .attr("ORIGINAL_SIZE", "1024"),
+            Disk::new(1)
+                .attr("SOURCE", &pers)
+                .attr("FORMAT", "qcow2")
+                .attr("CLONE", "NO")
+                .attr("SAVE", "YES")
+                .attr("TARGET", "vdb")
+                .attr("TM_MAD", "qcow2"),
+            Disk::new(2)
+                .attr("SOURCE", &praw)
+                .attr("FORMAT", "raw")
+                .attr("CLONE", "NO")
+                .attr("SAVE", "YES")
+                .attr("TARGET", "vdc")
+                .attr("TM_MAD", "qcow2"),
         ]
     };
     let vm_on = |hist: &[&str]| {
@@ -65,14 +92,24 @@ fn full_vm_lifecycle(t: Transport) {
     let at = |h: &str, p: &str| format!("{h}:{p}");
 
     // Prolog, then CONTEXT at deploy.
-    fx.ok("clone", &[&format!("fe:{base}"), &at(&h1, &d(0)), "42", "1"]);
+    fx.ok(
+        "clone",
+        &[&format!("fe:{base}"), &at(&h1, &d(0)), "42", "1"],
+    );
     fx.ok("ln", &[&format!("fe:{pers}"), &at(&h1, &d(1)), "42", "1"]);
     fx.ok("ln", &[&format!("fe:{praw}"), &at(&h1, &d(2)), "42", "1"]);
     let ctx_sh = fx.env.dir.path().join("context.sh");
     std::fs::write(&ctx_sh, "ETH0_IP=10.0.0.42\n").unwrap();
-    fx.ok("context", &[ctx_sh.to_str().unwrap(), &at(&h1, &d(3)), "42", "0"]);
+    fx.ok(
+        "context",
+        &[ctx_sh.to_str().unwrap(), &at(&h1, &d(3)), "42", "0"],
+    );
     let iso = std::fs::read(d(3)).unwrap();
-    assert_eq!(&iso[0x8001..0x8006], b"CD001", "disk.3 is an ISO 9660 image");
+    assert_eq!(
+        &iso[0x8001..0x8006],
+        b"CD001",
+        "disk.3 is an ISO 9660 image"
+    );
     let deployed = vec![
         "disk.0 -> disk.0.snap/0".to_string(),
         "disk.0.snap/".into(),
@@ -83,7 +120,10 @@ fn full_vm_lifecycle(t: Transport) {
         "disk.3".into(),
     ];
     assert_eq!(tree(&sys), deployed);
-    assert_eq!(tree(&format!("{pers}.snap")), [format!("0 -> {pers}"), "pers.snap -> .".into()]);
+    assert_eq!(
+        tree(&format!("{pers}.snap")),
+        [format!("0 -> {pers}"), "pers.snap -> .".into()]
+    );
 
     // Disk snapshots (powered off): create, revert, create, delete.
     fx.write(&d(0), "qcow2", "0xab", "0", "64k");
@@ -105,7 +145,11 @@ fn full_vm_lifecycle(t: Transport) {
         "disk.3".into(),
     ];
     assert_eq!(tree(&sys), snapped);
-    assert_eq!(fx.chain_summary(&d(0))[1].1.as_deref(), Some(base.as_str()), "1 now sits on the image");
+    assert_eq!(
+        fx.chain_summary(&d(0))[1].1.as_deref(),
+        Some(base.as_str()),
+        "1 now sits on the image"
+    );
     assert_eq!(
         tree(&format!("{pers}.snap")),
         [format!("0 -> {pers}"), "1".into(), "pers.snap -> .".into()]
@@ -124,8 +168,18 @@ fn full_vm_lifecycle(t: Transport) {
     fx.vm(&vm);
     let b64 = vm.base64();
     for hook in ["premigrate", "postmigrate"] {
-        let out = fx.env.run(&fx.lab, "shared", hook, &[&h1, "lab2", &sys, "42", "0"], b64.as_bytes());
-        assert!(out.status.success(), "{hook}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = fx.env.run(
+            &fx.lab,
+            "shared",
+            hook,
+            &[&h1, "lab2", &sys, "42", "0"],
+            b64.as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{hook}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert_eq!(tree(&sys), snapped);
 
@@ -156,7 +210,10 @@ fn full_vm_lifecycle(t: Transport) {
         ]
     );
     fx.check(&format!("{pers}.snap/1"));
-    assert!(fx.reads(&praw, "raw", "0xcd", "0", "1M"), "persistent images survive");
+    assert!(
+        fx.reads(&praw, "raw", "0xcd", "0", "1M"),
+        "persistent images survive"
+    );
 }
 
 crate::both_transports!(full_vm_lifecycle);

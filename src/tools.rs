@@ -101,6 +101,10 @@ pub const REALPATH: Tool = Tool {
     name: "realpath",
     package: "coreutils",
 };
+pub const VIRSH: Tool = Tool {
+    name: "virsh",
+    package: "libvirt-clients",
+};
 pub const SLEEP: Tool = Tool {
     name: "sleep",
     package: "coreutils",
@@ -121,6 +125,10 @@ pub const ENV: Tool = Tool {
 /// Bounds every remote command on the host itself (see `transport::remote_line`).
 pub const TIMEOUT: Tool = Tool {
     name: "timeout",
+    package: "coreutils",
+};
+pub const TOUCH: Tool = Tool {
+    name: "touch",
     package: "coreutils",
 };
 
@@ -150,7 +158,9 @@ pub const ALL: &[Tool] = &[
     REALPATH,
     LS,
     ENV,
+    VIRSH,
     TIMEOUT,
+    TOUCH,
 ];
 
 impl Tool {

@@ -15,6 +15,7 @@ fn img(backing: Option<&str>) -> Option<ImageInfo> {
             }
             .to_string()
         }),
+        ..Default::default()
     })
 }
 

@@ -7,43 +7,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::command::{quote, Cmd, Script};
 use crate::error::{Error, Result};
 use crate::tools;
 use crate::transport::Host;
 
-/// The parts of `qemu-img info` this driver uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageInfo {
-    pub format: String,
-    pub virtual_size: u64,
-    /// The backing file name as written in the image (relative or absolute).
-    pub backing: Option<String>,
-    pub backing_format: Option<String>,
-}
-
-impl ImageInfo {
-    pub fn from_json(text: &str) -> Option<ImageInfo> {
-        let v: Value = serde_json::from_str(text).ok()?;
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        Some(ImageInfo {
-            format: s("format")?,
-            virtual_size: v.get("virtual-size")?.as_u64()?,
-            backing: s("backing-filename"),
-            backing_format: s("backing-filename-format"),
-        })
-    }
-}
+pub use crate::qemu::ImageInfo;
 
 /// `qemu-img info` of `path` on `host`; a missing or unreadable image is an
 /// error naming the host and the path.
 pub fn image_info(host: &mut Host, path: &str, timeout: Duration) -> Result<ImageInfo> {
-    let cmd = tools::QEMU_IMG
-        .cmd()
-        .args(["info", "-U", "--output=json", path])
-        .timeout(timeout);
+    let cmd = crate::qemu::info_cmd(path).timeout(timeout);
     let what = format!(
         "cannot read the image {path} on {}: is the datastore mounted there?",
         host.label()

@@ -93,6 +93,26 @@ pub const CAT: Tool = Tool {
     name: "cat",
     package: "coreutils",
 };
+pub const FIND: Tool = Tool {
+    name: "find",
+    package: "findutils",
+};
+pub const MKTEMP: Tool = Tool {
+    name: "mktemp",
+    package: "coreutils",
+};
+pub const VIRSH: Tool = Tool {
+    name: "virsh",
+    package: "libvirt-clients",
+};
+pub const LXC_FREEZE: Tool = Tool {
+    name: "lxc-freeze",
+    package: "lxc",
+};
+pub const LXC_UNFREEZE: Tool = Tool {
+    name: "lxc-unfreeze",
+    package: "lxc",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -114,6 +134,11 @@ pub const ALL: &[Tool] = &[
     FALLOCATE,
     MD5SUM,
     CAT,
+    FIND,
+    MKTEMP,
+    VIRSH,
+    LXC_FREEZE,
+    LXC_UNFREEZE,
 ];
 
 impl Tool {

@@ -2,12 +2,20 @@
 //! datastore and back, keeping sparse files sparse.
 
 pub(crate) mod clone;
+pub(crate) mod copy;
+#[cfg(test)]
+mod copy_tests;
 pub(crate) mod cpds;
+pub(crate) mod hosts;
+pub(crate) mod listing;
 pub(crate) mod ln;
 pub(crate) mod migrate;
 pub(crate) mod monitor;
 pub(crate) mod mv;
 pub(crate) mod mvds;
+pub(crate) mod qemu;
+pub(crate) mod refs;
+pub(crate) mod setup;
 pub(crate) mod snap;
 
 use crate::dispatch::{ActionSpec, DriverSpec, Kind, Stdout};

@@ -46,7 +46,10 @@ const INSTALL_FN: &str = r#"install_member() {
 /// Where the bytes travel, and the hosts at both ends.
 pub enum Route<'h> {
     /// Through this process: one command on each host, streamed.
-    Relay { src: &'h mut Host, dst: &'h mut Host },
+    Relay {
+        src: &'h mut Host,
+        dst: &'h mut Host,
+    },
     /// The source host runs `tar | ssh <to> tar`: `to` is the destination's
     /// name exactly as oned gave it (the hosts' ssh config resolves it).
     Push {
@@ -96,7 +99,11 @@ pub struct Hooks {
 impl Copy {
     /// `<dst_dir>/.<first member>.part`.
     pub fn stage(&self) -> String {
-        let name = self.members.first().map(|m| m.to.as_str()).unwrap_or("copy");
+        let name = self
+            .members
+            .first()
+            .map(|m| m.to.as_str())
+            .unwrap_or("copy");
         format!("{}/.{name}.part", self.dst_dir)
     }
 
@@ -180,16 +187,24 @@ impl Copy {
                 .cmd()
                 .args(["-sfn", "--", target.as_str()])
                 .arg(self.staged(path)),
-            Fixup::DotLink { path } => tools::LN.cmd().args(["-sfn", "--", "."]).arg(self.staged(path)),
+            Fixup::DotLink { path } => tools::LN
+                .cmd()
+                .args(["-sfn", "--", "."])
+                .arg(self.staged(path)),
             Fixup::Rebase {
                 path,
                 backing,
                 backing_format,
-            } => tools::QEMU_IMG
-                .cmd()
-                .args(["rebase", "-q", "-u", "-f", "qcow2", "-F", backing_format.as_str()])
-                .args(["-b", backing.as_str(), "--"])
-                .arg(self.staged(path)),
+            } => {
+                let mut c = tools::QEMU_IMG
+                    .cmd()
+                    .args(["rebase", "-q", "-u", "-f", "qcow2"]);
+                if !backing_format.is_empty() {
+                    c = c.args(["-F", backing_format.as_str()]);
+                }
+                c.args(["-b", backing.as_str(), "--"])
+                    .arg(self.staged(path))
+            }
         }
     }
 
@@ -217,7 +232,10 @@ impl Copy {
         });
         let Err(cause) = done else { return Ok(()) };
         let cause = cause.context(format!("Error copying {}", self.what));
-        match route.dst().run(&tools::RM.cmd().args(["-rf", "--"]).arg(self.stage())) {
+        match route
+            .dst()
+            .run(&tools::RM.cmd().args(["-rf", "--"]).arg(self.stage()))
+        {
             Ok(_) => Err(cause),
             Err(rb) => Err(Error::Rollback {
                 cause: Box::new(cause),

@@ -42,7 +42,14 @@ fn run(c: &Copy, hooks: &Hooks) -> crate::error::Result<()> {
     let (mut a, mut b) = (Host::local(), Host::local());
     let names: Vec<&str> = c.members.iter().map(|m| m.from.as_str()).collect();
     let expected = listing::list(&mut a, &c.src_dir, &names).unwrap();
-    c.run(Route::Relay { src: &mut a, dst: &mut b }, &expected, hooks)
+    c.run(
+        Route::Relay {
+            src: &mut a,
+            dst: &mut b,
+        },
+        &expected,
+        hooks,
+    )
 }
 
 #[test]
@@ -56,7 +63,11 @@ fn sparse_file_arrives_sparse_renamed_and_equal() {
     let (a, b) = (src.join("abc"), dst.join("disk.0"));
     let (ma, mb) = (a.metadata().unwrap(), b.metadata().unwrap());
     assert_eq!(mb.len(), 256 << 20);
-    assert!(mb.blocks() * 512 <= ma.blocks() * 512 + (1 << 20), "sparse: {} blocks", mb.blocks());
+    assert!(
+        mb.blocks() * 512 <= ma.blocks() * 512 + (1 << 20),
+        "sparse: {} blocks",
+        mb.blocks()
+    );
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert!(!Path::new(&c.stage()).exists(), "stage removed");
 }
@@ -70,7 +81,11 @@ fn not_sparse_means_fully_allocated() {
     let c = copy_of(&src, &dst, vec![Member::new("abc", "disk.1")], false);
     run(&c, &Hooks::default()).unwrap();
     let m = dst.join("disk.1").metadata().unwrap();
-    assert!(m.blocks() * 512 >= 16 << 20, "allocated: {}", m.blocks() * 512);
+    assert!(
+        m.blocks() * 512 >= 16 << 20,
+        "allocated: {}",
+        m.blocks() * 512
+    );
 }
 
 #[test]
@@ -92,7 +107,10 @@ fn qcow2_layout_is_renamed_and_still_opens() {
         "qemu-img create -q -f qcow2 -F qcow2 -b {}/h.snap/0 h.snap/1 && ln -s h.snap/1 h",
         src.display()
     ));
-    let members = vec![Member::new("h", "disk.0"), Member::new("h.snap", "disk.0.snap")];
+    let members = vec![
+        Member::new("h", "disk.0"),
+        Member::new("h.snap", "disk.0.snap"),
+    ];
     let mut a = Host::local();
     let expected = listing::list(&mut a, &s(&src), &["h", "h.snap"]).unwrap();
     let paths = vec![s(&src.join("h.snap/0")), s(&src.join("h.snap/1"))];
@@ -114,15 +132,33 @@ fn qcow2_layout_is_renamed_and_still_opens() {
     };
     let c = copy_of(&src, &dst, members, true);
     let mut b = Host::local();
-    c.run(Route::Relay { src: &mut a, dst: &mut b }, &expected, &hooks).unwrap();
+    c.run(
+        Route::Relay {
+            src: &mut a,
+            dst: &mut b,
+        },
+        &expected,
+        &hooks,
+    )
+    .unwrap();
     // The source goes away: the copy must stand alone.
     std::fs::remove_dir_all(&src).unwrap();
     let info = b
-        .run_stdout(&Cmd::new("qemu-img").args(["info", "--backing-chain"]).arg(s(&dst.join("disk.0"))))
+        .run_stdout(
+            &Cmd::new("qemu-img")
+                .args(["info", "--backing-chain"])
+                .arg(s(&dst.join("disk.0"))),
+        )
         .unwrap();
     assert!(info.contains("backing file: disk.0.snap/0"), "{info}");
-    assert_eq!(std::fs::read_link(dst.join("disk.0")).unwrap(), Path::new("disk.0.snap/1"));
-    assert_eq!(std::fs::read_link(dst.join("disk.0.snap/disk.0.snap")).unwrap(), Path::new("."));
+    assert_eq!(
+        std::fs::read_link(dst.join("disk.0")).unwrap(),
+        Path::new("disk.0.snap/1")
+    );
+    assert_eq!(
+        std::fs::read_link(dst.join("disk.0.snap/disk.0.snap")).unwrap(),
+        Path::new(".")
+    );
 }
 
 #[test]
@@ -141,7 +177,10 @@ fn a_failed_install_keeps_the_old_destination_and_the_source() {
         ..Hooks::default()
     };
     let e = run(&c, &hooks).unwrap_err().summary();
-    assert!(e.starts_with("Error copying test: cannot put the copy in place"), "{e}");
+    assert!(
+        e.starts_with("Error copying test: cannot put the copy in place"),
+        "{e}"
+    );
     assert_eq!(std::fs::read(dst.join("42/disk.0")).unwrap(), b"old");
     assert_eq!(std::fs::read(src.join("42/disk.0")).unwrap(), b"new");
     assert!(!Path::new(&c.stage()).exists());
@@ -162,10 +201,20 @@ fn a_truncated_stream_fails_and_leaves_nothing() {
     // Say the source changed under us: the verification catches it.
     std::fs::write(src.join("x"), vec![7u8; 99_000]).unwrap();
     let e = c
-        .run(Route::Relay { src: &mut a, dst: &mut b }, &expected, &Hooks::default())
+        .run(
+            Route::Relay {
+                src: &mut a,
+                dst: &mut b,
+            },
+            &expected,
+            &Hooks::default(),
+        )
         .unwrap_err()
         .summary();
-    assert!(e.contains("disk.0 is f of 99000 bytes, expected f of 100000 bytes"), "{e}");
+    assert!(
+        e.contains("disk.0 is f of 99000 bytes, expected f of 100000 bytes"),
+        "{e}"
+    );
     assert!(!dst.join("disk.0").exists());
     assert!(!Path::new(&c.stage()).exists());
 }
@@ -183,5 +232,8 @@ fn tar_commands_are_pasteable() {
         c.tar_create().shell_line(),
         "tar -cSf - -C /ds/1 '--transform=s,^a\\.b$,disk.0,' '--transform=s,^a\\.b/,disk.0/,' -- a.b"
     );
-    assert_eq!(c.tar_extract().shell_line(), "tar -xSf - -C /ds/0/7/.disk.0.part");
+    assert_eq!(
+        c.tar_extract().shell_line(),
+        "tar -xSf - -C /ds/0/7/.disk.0.part"
+    );
 }

@@ -70,8 +70,13 @@ pub fn probe_seen(host: &mut Host, dir: &str, name: &str) -> Result<bool> {
 }
 
 pub fn probe_remove(host: &mut Host, dir: &str, name: &str) -> Result<()> {
-    host.run(&tools::RM.cmd().args(["-f", "--"]).arg(format!("{dir}/{name}")))
-        .map(drop)
+    host.run(
+        &tools::RM
+            .cmd()
+            .args(["-f", "--"])
+            .arg(format!("{dir}/{name}")),
+    )
+    .map(drop)
 }
 
 /// `Some(true)` when `a_dir` on `a` and `b_dir` on `b` are the same
@@ -100,7 +105,10 @@ mod tests {
         std::os::unix::fs::symlink(&x, d.path().join("x-too")).unwrap();
         let (mut a, mut b) = (Host::local(), Host::local());
         let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
-        assert_eq!(same_dir(&mut a, &s(&x), &mut b, &s(&y)).unwrap(), Some(false));
+        assert_eq!(
+            same_dir(&mut a, &s(&x), &mut b, &s(&y)).unwrap(),
+            Some(false)
+        );
         let too = s(&d.path().join("x-too"));
         assert_eq!(same_dir(&mut a, &s(&x), &mut b, &too).unwrap(), Some(true));
         let none = s(&d.path().join("none"));

@@ -100,7 +100,11 @@ pub fn renamed(listing: &Listing, members: &[Member]) -> Listing {
 pub fn list_cmd(dir: &str, names: &[&str]) -> Cmd {
     let mut s = Script::new().cmd(&Cmd::new("cd").arg("--").arg(dir));
     for n in names {
-        let find = crate::tools::FIND.cmd().arg(*n).arg("-printf").arg(FIND_FORMAT);
+        let find = crate::tools::FIND
+            .cmd()
+            .arg(*n)
+            .arg("-printf")
+            .arg(FIND_FORMAT);
         s = s.line(format!(
             "if [ -e {q} ] || [ -L {q} ]; then {find}; fi",
             q = quote(n)
@@ -213,7 +217,10 @@ mod tests {
 
     #[test]
     fn renaming_follows_tar_transform_rules() {
-        let m = vec![Member::new("h", "disk.0"), Member::new("h.snap", "disk.0.snap")];
+        let m = vec![
+            Member::new("h", "disk.0"),
+            Member::new("h.snap", "disk.0.snap"),
+        ];
         assert_eq!(map_path(&m, "h"), "disk.0");
         assert_eq!(map_path(&m, "h.snap/3"), "disk.0.snap/3");
         assert_eq!(map_path(&m, "hx"), "hx");
@@ -235,7 +242,10 @@ mod tests {
         b.insert("d/f".into(), e('f', 9, ""));
         b.insert("d/x".into(), e('f', 1, ""));
         let msg = compare(&a, &b).unwrap_err().to_string();
-        assert!(msg.contains("d/f is f of 9 bytes, expected f of 10 bytes"), "{msg}");
+        assert!(
+            msg.contains("d/f is f of 9 bytes, expected f of 10 bytes"),
+            "{msg}"
+        );
         assert!(msg.contains("d/x was not sent"), "{msg}");
     }
 

@@ -119,8 +119,13 @@ mod tests {
         let base = d.path().join("base");
         let top = d.path().join("top img");
         let mut h = Host::local();
-        h.run(&Cmd::new("qemu-img").args(["create", "-q", "-f", "raw"]).arg(base.to_str().unwrap()).arg("1M"))
-            .unwrap();
+        h.run(
+            &Cmd::new("qemu-img")
+                .args(["create", "-q", "-f", "raw"])
+                .arg(base.to_str().unwrap())
+                .arg("1M"),
+        )
+        .unwrap();
         h.run(
             &Cmd::new("qemu-img")
                 .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "base"])
@@ -151,6 +156,8 @@ mod tests {
             c.shell_line(),
             "qemu-img convert -q -U -O qcow2 -o compat=0.10 -- /a /b"
         );
-        assert!(!flatten_cmd("/a", "/b", "raw", &o).shell_line().contains("compat"));
+        assert!(!flatten_cmd("/a", "/b", "raw", &o)
+            .shell_line()
+            .contains("compat"));
     }
 }

@@ -35,6 +35,7 @@ pub enum Fixup {
 pub struct Backing {
     pub path: String,
     pub name: String,
+    /// The backing file's format as the header records it (empty: unknown).
     pub format: String,
 }
 
@@ -211,7 +212,10 @@ mod tests {
     }
 
     fn members() -> Vec<Member> {
-        vec![Member::new("h", "disk.0"), Member::new("h.snap", "disk.0.snap")]
+        vec![
+            Member::new("h", "disk.0"),
+            Member::new("h.snap", "disk.0.snap"),
+        ]
     }
 
     #[test]
@@ -222,10 +226,16 @@ mod tests {
         assert_eq!(relative("a", "a"), ".");
         assert_eq!(resolve("h.snap", "../h", None, &none).as_deref(), Some("h"));
         assert_eq!(resolve("", "../etc", None, &none), None);
-        assert_eq!(resolve("", "/ds/1/h", Some("/ds/1"), &none).as_deref(), Some("h"));
+        assert_eq!(
+            resolve("", "/ds/1/h", Some("/ds/1"), &none).as_deref(),
+            Some("h")
+        );
         assert_eq!(resolve("", "/ds/10/h", Some("/ds/1"), &none), None);
         let dots: BTreeSet<String> = ["h.snap/h.snap".to_string()].into();
-        assert_eq!(resolve("h.snap", "h.snap/2", None, &dots).as_deref(), Some("h.snap/2"));
+        assert_eq!(
+            resolve("h.snap", "h.snap/2", None, &dots).as_deref(),
+            Some("h.snap/2")
+        );
     }
 
     #[test]
@@ -308,6 +318,10 @@ mod tests {
             format: "raw".into(),
         }];
         let e = plan(&l(&[("h", 'f', "")]), &members(), "/ds/1", &b).unwrap_err();
-        assert!(e.to_string().contains("qcow2 image h refers to /etc/shadow"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("qcow2 image h refers to /etc/shadow"),
+            "{e}"
+        );
     }
 }

@@ -31,7 +31,10 @@ pub fn host_ssh_options(ctx: &TmCtx) -> Result<Vec<String>> {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    if words.iter().any(|w| w.contains(['\'', '"', '`', '$', ';', '|', '&'])) {
+    if words
+        .iter()
+        .any(|w| w.contains(['\'', '"', '`', '$', ';', '|', '&']))
+    {
         return Err(ctx.conf.invalid(
             "HOST_SSH_OPTIONS",
             "ssh options separated by spaces, e.g. -o BatchMode=yes -p 2222",
@@ -111,11 +114,15 @@ mod tests {
 
     #[test]
     fn disk_attributes() {
-        let d = disk("<DISK><SPARSE>NO</SPARSE><SIZE>200</SIZE><ORIGINAL_SIZE>100</ORIGINAL_SIZE></DISK>");
+        let d = disk(
+            "<DISK><SPARSE>NO</SPARSE><SIZE>200</SIZE><ORIGINAL_SIZE>100</ORIGINAL_SIZE></DISK>",
+        );
         let a = DiskAttrs::from_disk(Some(&d)).unwrap();
         assert!(!a.sparse);
         assert_eq!(a.grow_to(), Some(200));
-        let d = disk("<DISK><SPARSE>No</SPARSE><SIZE>100</SIZE><ORIGINAL_SIZE>100</ORIGINAL_SIZE></DISK>");
+        let d = disk(
+            "<DISK><SPARSE>No</SPARSE><SIZE>100</SIZE><ORIGINAL_SIZE>100</ORIGINAL_SIZE></DISK>",
+        );
         let a = DiskAttrs::from_disk(Some(&d)).unwrap();
         assert!(a.sparse, "only no/NO turn sparseness off");
         assert_eq!(a.grow_to(), None);

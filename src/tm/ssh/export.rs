@@ -58,7 +58,7 @@ pub fn export(ctx: &mut TmCtx, x: &Export<'_>) -> Result<()> {
                 host.label()
             )));
         };
-        let info = qemu::infos(host, &[x.disk.path.clone()])?.remove(0);
+        let info = qemu::infos(host, std::slice::from_ref(&x.disk.path))?.remove(0);
         if top.kind == 'l' || info.backing.is_some() {
             let flat = format!("{dir}/.{name}.flat");
             log::info!(

@@ -29,6 +29,9 @@ struct MigrateArgs {
 /// `migrate_other`.
 fn load(inv: &mut Invocation) -> Result<(TmCtx, MigrateArgs, Vec<u8>)> {
     expect_args(&inv.args, 5, 6)?;
+    for h in &inv.args[..2] {
+        crate::transport::check_host_name(h)?;
+    }
     let vm_dir = Location::parse(&inv.args[2])?.path;
     let vm_id = number::<u64>(&inv.args[3], "vm_id")?.to_string();
     number::<u64>(&inv.args[4], "ds_id")?;
@@ -37,13 +40,10 @@ fn load(inv: &mut Invocation) -> Result<(TmCtx, MigrateArgs, Vec<u8>)> {
     std::io::Read::read_to_end(&mut inv.stdin, &mut raw)
         .map_err(|e| crate::error::Error::io("reading the VM template from stdin", e))?;
     ctx.vm_from_stdin(&vm_id, &mut raw.as_slice())?;
-    let host = |s: &str| -> Result<Option<String>> {
-        crate::transport::check_host_name(s)?;
-        Ok((!ctx.is_frontend(s)).then(|| s.to_string()))
-    };
+    let host = |s: &str| (!ctx.is_frontend(s)).then(|| s.to_string());
     let a = MigrateArgs {
-        src: host(&inv.args[0])?,
-        dst: host(&inv.args[1])?,
+        src: host(&inv.args[0]),
+        dst: host(&inv.args[1]),
         vm_dir,
         vm_id,
     };

@@ -56,8 +56,9 @@ pub fn move_dir(ctx: &mut TmCtx, src: &Location, dst: &Location) -> Result<()> {
     // Same storage? A random file made in hostB's directory, looked for on hostA.
     let probe = if a != b && dir_a == dir_b {
         let hb = ctx.hosts.at(b.as_deref())?;
-        hb.run(&tools::MKDIR.cmd().args(["-p", "--"]).arg(&dir_b))?;
-        hosts::probe_create(hb, &dir_b)?
+        hb.run(&tools::MKDIR.cmd().args(["-p", "--"]).arg(&dir_b))
+            .and_then(|_| hosts::probe_create(hb, &dir_b))
+            .map_err(|e| e.context(format!("Error moving {what}: cannot write in {dir_b} on {}", hb.label())))?
     } else {
         None
     };

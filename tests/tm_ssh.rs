@@ -10,6 +10,8 @@ mod tm_support;
 #[path = "tm_ssh/helpers.rs"]
 mod helpers;
 
+#[path = "tm_ssh/bench.rs"]
+mod bench;
 #[path = "tm_ssh/clone.rs"]
 mod clone;
 #[path = "tm_ssh/export.rs"]

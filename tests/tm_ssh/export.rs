@@ -12,7 +12,8 @@ crate::both!(
 
 fn mvds_replaces_the_image_atomically(t: Transport) {
     let x = T::new(1, t);
-    x.env.set_vm(7, &Vm::new(7).disk(Disk::new(0)).on("lab1", 0).xml());
+    x.env
+        .set_vm(7, &Vm::new(7).disk(Disk::new(0)).on("lab1", 0).xml());
     sparse_file(&x.on("lab1", "0/7/disk.0"), 64 * MIB, 2);
     write(&x.on("lab1", "0/7/disk.0.snap/0"), b"snap 0");
     write(&x.on("fe", "1/abc"), b"old image");
@@ -33,20 +34,52 @@ fn mvds_replaces_the_image_atomically(t: Transport) {
     let img = x.on("fe", "1/abc");
     assert_eq!(apparent(&img), 64 * MIB);
     assert!(allocated(&img) < 4 * MIB, "sparse");
-    assert_eq!(head(&img, 16 * MIB), head(&x.on("lab1", "0/7/disk.0"), 16 * MIB));
-    assert_eq!(std::fs::read(x.on("fe", "1/abc.snap/0")).unwrap(), b"snap 0");
-    assert_eq!(names(&x.on("fe", "1")), ["abc", "abc.snap"], "md5sum and staging gone");
-    assert!(x.on("lab1", "0/7/disk.0").exists(), "the host copy stays for delete");
+    assert_eq!(
+        head(&img, 16 * MIB),
+        head(&x.on("lab1", "0/7/disk.0"), 16 * MIB)
+    );
+    assert_eq!(
+        std::fs::read(x.on("fe", "1/abc.snap/0")).unwrap(),
+        b"snap 0"
+    );
+    assert_eq!(
+        names(&x.on("fe", "1")),
+        ["abc", "abc.snap"],
+        "md5sum and staging gone"
+    );
+    assert!(
+        x.on("lab1", "0/7/disk.0").exists(),
+        "the host copy stays for delete"
+    );
 }
 
 fn cpds_of_a_snapshot_and_of_a_chain(t: Transport) {
     let x = T::new(1, t);
-    x.env.set_vm(7, &Vm::new(7).disk(Disk::new(0)).on("lab1", 0).xml());
+    x.env
+        .set_vm(7, &Vm::new(7).disk(Disk::new(0)).on("lab1", 0).xml());
     write(&x.on("lab1", "0/7/disk.0"), b"current");
     write(&x.on("lab1", "0/7/disk.0.snap/2"), b"snapshot two");
-    x.ok("cpds", &[&x.loc("lab1", "0/7/disk.0"), &x.path("1/new").display().to_string(), "2", "7", "1"]);
+    x.ok(
+        "cpds",
+        &[
+            &x.loc("lab1", "0/7/disk.0"),
+            &x.path("1/new").display().to_string(),
+            "2",
+            "7",
+            "1",
+        ],
+    );
     assert_eq!(std::fs::read(x.on("fe", "1/new")).unwrap(), b"snapshot two");
-    x.ok("cpds", &[&x.loc("lab1", "0/7/disk.0"), &x.path("1/cur").display().to_string(), "-1", "7", "1"]);
+    x.ok(
+        "cpds",
+        &[
+            &x.loc("lab1", "0/7/disk.0"),
+            &x.path("1/cur").display().to_string(),
+            "-1",
+            "7",
+            "1",
+        ],
+    );
     assert_eq!(std::fs::read(x.on("fe", "1/cur")).unwrap(), b"current");
 
     // A qcow2 chain on the host: disk.1 -> disk.1.snap/1 over disk.1.snap/0.
@@ -60,9 +93,23 @@ fn cpds_of_a_snapshot_and_of_a_chain(t: Transport) {
         x.path("0/7").display()
     );
     crate::common::cmd::expect_ok(x.lab.sh_on("lab1", &script), "make a chain on lab1");
-    x.ok("cpds", &[&x.loc("lab1", "0/7/disk.1"), &x.path("1/flat").display().to_string(), "-1", "7", "1"]);
+    x.ok(
+        "cpds",
+        &[
+            &x.loc("lab1", "0/7/disk.1"),
+            &x.path("1/flat").display().to_string(),
+            "-1",
+            "7",
+            "1",
+        ],
+    );
     let info: serde_json::Value = serde_json::from_slice(
-        &std::process::Command::new("qemu-img").args(["info", "--output=json"]).arg(x.on("fe", "1/flat")).output().unwrap().stdout,
+        &std::process::Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(x.on("fe", "1/flat"))
+            .output()
+            .unwrap()
+            .stdout,
     )
     .unwrap();
     assert_eq!(info["format"], "qcow2");
@@ -74,17 +121,37 @@ fn cpds_of_a_snapshot_and_of_a_chain(t: Transport) {
         .status()
         .unwrap();
     assert!(same.success(), "flattened content differs");
-    assert_eq!(names(&x.on("lab1", "0/7")), ["disk.0", "disk.0.snap", "disk.1", "disk.1.snap", "raw"], "no temporary left on the host");
+    assert_eq!(
+        names(&x.on("lab1", "0/7")),
+        ["disk.0", "disk.0.snap", "disk.1", "disk.1.snap", "raw"],
+        "no temporary left on the host"
+    );
 }
 
 fn cpds_live_without_libvirt_fails_cleanly(t: Transport) {
     let x = T::new(1, t);
-    let mut vm = Vm::new(7).disk(Disk::new(0).attr("TARGET", "vda")).on("lab1", 0).state(26);
+    let mut vm = Vm::new(7)
+        .disk(Disk::new(0).attr("TARGET", "vda"))
+        .on("lab1", 0)
+        .state(26);
     vm.deploy_id = "one-7".into();
     x.env.set_vm(7, &vm.xml());
     write(&x.on("lab1", "0/7/disk.0"), b"live");
-    let out = x.fail("cpds", &[&x.loc("lab1", "0/7/disk.0"), &x.path("1/new").display().to_string(), "-1", "7", "1"]);
+    let out = x.fail(
+        "cpds",
+        &[
+            &x.loc("lab1", "0/7/disk.0"),
+            &x.path("1/new").display().to_string(),
+            "-1",
+            "7",
+            "1",
+        ],
+    );
     assert!(why(&out).contains("Error exporting"), "{}", why(&out));
     assert!(!x.on("fe", "1/new").exists());
-    assert_eq!(names(&x.on("lab1", "0/7")), ["disk.0"], "no export left behind");
+    assert_eq!(
+        names(&x.on("lab1", "0/7")),
+        ["disk.0"],
+        "no export left behind"
+    );
 }

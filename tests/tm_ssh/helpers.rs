@@ -94,7 +94,13 @@ pub fn sparse_file(p: &Path, apparent: u64, data_mib: u64) {
     f.set_len(apparent).unwrap();
     drop(f);
     let st = std::process::Command::new("dd")
-        .args(["if=/dev/urandom", "bs=1M", "conv=notrunc", "status=none", "seek=8"])
+        .args([
+            "if=/dev/urandom",
+            "bs=1M",
+            "conv=notrunc",
+            "status=none",
+            "seek=8",
+        ])
         .arg(format!("of={}", p.display()))
         .arg(format!("count={data_mib}"))
         .status()
@@ -108,11 +114,16 @@ pub fn write(p: &Path, data: &[u8]) {
 }
 
 pub fn apparent(p: &Path) -> u64 {
-    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).len()
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .len()
 }
 
 pub fn allocated(p: &Path) -> u64 {
-    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).blocks() * 512
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .blocks()
+        * 512
 }
 
 /// The first `n` bytes (the data region of the sparse files above).
@@ -130,7 +141,11 @@ pub fn head(p: &Path, n: u64) -> Vec<u8> {
 /// `rel` entries of `dir` (not recursive), sorted.
 pub fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

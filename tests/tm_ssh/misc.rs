@@ -21,14 +21,25 @@ fn monitor_ds_reports_disks_and_snapshots_from_the_host() {
     std::fs::create_dir_all(x.on("lab1", "0/9")).unwrap();
     let ds = x.path("0").display().to_string();
     let bin = env!("CARGO_BIN_EXE_one-storage");
-    let out = expect_ok(x.lab.run_on("lab1", &[bin, "tm", "ssh", "monitor_ds", &ds]), "monitor_ds");
+    let out = expect_ok(
+        x.lab.run_on("lab1", &[bin, "tm", "ssh", "monitor_ds", &ds]),
+        "monitor_ds",
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     let decode = |line: &str, id: u32| {
         let prefix = format!("VM = [ ID = {id}, MONITOR = \"");
-        let b64 = line.strip_prefix(&prefix).and_then(|r| r.strip_suffix("\" ]")).unwrap_or_else(|| panic!("{line}"));
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+        let b64 = line
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix("\" ]"))
+            .unwrap_or_else(|| panic!("{line}"));
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
     };
     assert_eq!(
         decode(lines[0], 7),
@@ -36,7 +47,11 @@ fn monitor_ds_reports_disks_and_snapshots_from_the_host() {
     );
     assert_eq!(decode(lines[1], 8), "DISK_SIZE = [ ID=2, SIZE=5 ]\n");
     // monitor (front-end) drains its input and says nothing.
-    let out = x.run_stdin("monitor", &["0"], b"PERBVEFTVE9SRV9EUklWRVJfQUNUSU9OX0RBVEE+");
+    let out = x.run_stdin(
+        "monitor",
+        &["0"],
+        b"PERBVEFTVE9SRV9EUklWRVJfQUNUSU9OX0RBVEE+",
+    );
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
 }
@@ -81,9 +96,16 @@ fn migration_hooks_remove_only_what_is_not_shared(t: Transport) {
     let shared_stdin = Vm::new(7).on("lab1", 0).on("lab2", 0).base64();
     let dir = s.path("0/7").display().to_string();
     for hook in ["premigrate", "postmigrate", "failmigrate"] {
-        let out = s.run_stdin(hook, &["lab1", "lab2", &dir, "7", "0"], shared_stdin.as_bytes());
+        let out = s.run_stdin(
+            hook,
+            &["lab1", "lab2", &dir, "7", "0"],
+            shared_stdin.as_bytes(),
+        );
         assert!(out.status.success(), "{hook}: {}", why(&out));
-        assert!(s.on("fe", "0/7/disk.0").exists(), "{hook} removed shared disks");
+        assert!(
+            s.on("fe", "0/7/disk.0").exists(),
+            "{hook} removed shared disks"
+        );
     }
     assert_eq!(names(&s.on("fe", "0/7")), ["disk.0"], "no probe left");
 }
@@ -95,13 +117,33 @@ fn bad_arguments_give_one_clear_reason(t: Transport) {
     let src = format!("fe:{}", x.path("1/a").display());
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         ("clone", vec![&src, &d, "7"], "expected 4 arguments, got 3"),
-        ("clone", vec![&src, &d, "x7", "1"], "vm_id 'x7' is not a number"),
-        ("clone", vec!["fe:relative/a", &d, "7", "1"], "the path is not absolute"),
+        (
+            "clone",
+            vec![&src, &d, "x7", "1"],
+            "vm_id 'x7' is not a number",
+        ),
+        (
+            "clone",
+            vec!["fe:relative/a", &d, "7", "1"],
+            "the path is not absolute",
+        ),
         ("mv", vec!["lab1", &d, "7", "1"], "not a valid location"),
-        ("mvds", vec![&d, "/ds/../etc/passwd", "7", "1"], "'..' is not allowed"),
+        (
+            "mvds",
+            vec![&d, "/ds/../etc/passwd", "7", "1"],
+            "'..' is not allowed",
+        ),
         ("cpds", vec![&d, "/ds/1/x", "-5", "7", "1"], "snap_id -5"),
-        ("snap_create", vec![&d, "one", "7", "1"], "snap_id 'one' is not a number"),
-        ("premigrate", vec!["lab1", "-oProxyCommand=x", "/ds/0/7", "7", "0"], "not a valid host name"),
+        (
+            "snap_create",
+            vec![&d, "one", "7", "1"],
+            "snap_id 'one' is not a number",
+        ),
+        (
+            "premigrate",
+            vec!["lab1", "-oProxyCommand=x", "/ds/0/7", "7", "0"],
+            "not a valid host name",
+        ),
         ("monitor_ds", vec![], "expected 1 arguments, got 0"),
     ];
     for (action, args, want) in cases {

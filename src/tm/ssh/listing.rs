@@ -98,7 +98,10 @@ pub fn renamed(listing: &Listing, members: &[Member]) -> Listing {
 
 /// The command listing the members of `dir` that exist (missing ones are skipped).
 pub fn list_cmd(dir: &str, names: &[&str]) -> Cmd {
-    let mut s = Script::new().cmd(&Cmd::new("cd").arg("--").arg(dir));
+    // A missing directory lists nothing: its members do not exist either.
+    let mut s = Script::new()
+        .line(format!("[ -d {} ] || exit 0", quote(dir)))
+        .cmd(&Cmd::new("cd").arg("--").arg(dir));
     for n in names {
         let find = crate::tools::FIND
             .cmd()

@@ -58,7 +58,12 @@ pub fn move_dir(ctx: &mut TmCtx, src: &Location, dst: &Location) -> Result<()> {
         let hb = ctx.hosts.at(b.as_deref())?;
         hb.run(&tools::MKDIR.cmd().args(["-p", "--"]).arg(&dir_b))
             .and_then(|_| hosts::probe_create(hb, &dir_b))
-            .map_err(|e| e.context(format!("Error moving {what}: cannot write in {dir_b} on {}", hb.label())))?
+            .map_err(|e| {
+                e.context(format!(
+                    "Error moving {what}: cannot write in {dir_b} on {}",
+                    hb.label()
+                ))
+            })?
     } else {
         None
     };

@@ -277,17 +277,40 @@ fn from_another_host_and_within_a_host(t: Transport) {
     vm(&x, Disk::new(0));
     // lab2 pushes to lab1 with its own ssh.
     x.lab.reset_counts();
-    x.ok("clone", &[&x.loc("lab2", "1/img"), &x.loc("lab1", "0/7/disk.0"), "7", "1"]);
+    x.ok(
+        "clone",
+        &[
+            &x.loc("lab2", "1/img"),
+            &x.loc("lab1", "0/7/disk.0"),
+            "7",
+            "1",
+        ],
+    );
     let disk = x.on("lab1", "0/7/disk.0");
     assert_eq!(head(&disk, 16 * MIB), head(&img, 16 * MIB));
     assert!(allocated(&disk) < 4 * MIB, "sparse: {}", allocated(&disk));
     assert_eq!(x.lab.ssh_connections("lab2"), 1);
-    assert_eq!(x.lab.ssh_connections("lab1"), 2, "the driver's and lab2's push");
+    assert_eq!(
+        x.lab.ssh_connections("lab1"),
+        2,
+        "the driver's and lab2's push"
+    );
     // The image on the destination host itself: a copy within lab1.
     sparse_file(&x.on("lab1", "1/img"), 64 * MIB, 1);
     x.lab.reset_counts();
-    x.ok("clone", &[&x.loc("lab1", "1/img"), &x.loc("lab1", "0/7/disk.1"), "7", "1"]);
-    assert_eq!(head(&x.on("lab1", "0/7/disk.1"), 16 * MIB), head(&x.on("lab1", "1/img"), 16 * MIB));
+    x.ok(
+        "clone",
+        &[
+            &x.loc("lab1", "1/img"),
+            &x.loc("lab1", "0/7/disk.1"),
+            "7",
+            "1",
+        ],
+    );
+    assert_eq!(
+        head(&x.on("lab1", "0/7/disk.1"), 16 * MIB),
+        head(&x.on("lab1", "1/img"), 16 * MIB)
+    );
     assert_eq!(x.lab.ssh_connections("lab1"), 1);
     assert_eq!(names(&x.on("lab1", "0/7")), ["disk.0", "disk.1"]);
 }

@@ -10,9 +10,10 @@
 //! The `.monitor` file goes to the directory holding the VM directory, which
 //! is `<DATASTORE_LOCATION>/<sys_ds>` on every host as oned writes the path.
 
-use super::copy::{write_if_changed, Copy, Hooks};
+use super::copy::{Copy, Hooks};
 use super::listing::{self, Listing, Member};
 use super::setup::{self, describe, place, DiskAttrs};
+use super::stage::write_if_changed;
 use super::{hosts, qemu, refs};
 use crate::command::Cmd;
 use crate::dispatch::Invocation;

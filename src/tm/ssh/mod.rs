@@ -20,6 +20,7 @@ pub(crate) mod qemu;
 pub(crate) mod refs;
 pub(crate) mod setup;
 pub(crate) mod snap;
+pub(crate) mod stage;
 
 use crate::dispatch::{ActionSpec, DriverSpec, Kind, Stdout};
 use crate::tm::common;

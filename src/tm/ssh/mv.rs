@@ -12,10 +12,11 @@
 //! `.monitor` follows the directory to `<dirname(pathB)>/.monitor` on hostB
 //! (the reference writes it one level too high).
 
-use super::copy::{write_if_changed, Copy, Hooks};
+use super::copy::{Copy, Hooks};
 use super::hosts;
 use super::listing::{self, Member};
 use super::setup::{self, describe, place};
+use super::stage::write_if_changed;
 use crate::command::Script;
 use crate::dispatch::Invocation;
 use crate::error::{Error, Result};

@@ -106,6 +106,26 @@ impl Cmd {
     }
 }
 
+/// What every remote command starts with: the sbin directories in PATH (as
+/// the reference drivers add them; mkfs and friends live there) and the C
+/// locale, so tool output reads the same on every host. Constant text.
+const REMOTE_PRELUDE: &str = "export PATH=\"/usr/sbin:/sbin:$PATH\" LANG=C LC_ALL=C; ";
+
+impl Cmd {
+    /// The line an SSH transport hands to the remote user's shell: the
+    /// [`shell_line`](Cmd::shell_line) behind a fixed environment prelude.
+    /// A plain command replaces the shell (`exec`), so that how it ended,
+    /// signals included, is what the server reports.
+    pub fn remote_line(&self) -> String {
+        let exec = if self.cwd.is_none() && self.env.is_empty() {
+            "exec "
+        } else {
+            ""
+        };
+        format!("{REMOTE_PRELUDE}{exec}{}", self.shell_line())
+    }
+}
+
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.shell_line())
@@ -243,6 +263,27 @@ mod tests {
             c.shell_line(),
             "cd '/tmp/a b' && LANG=C qemu-img info 'my disk'"
         );
+    }
+
+    #[test]
+    fn remote_line_sets_path_and_locale_then_runs_the_command() {
+        let c = Cmd::new("sh")
+            .arg("-c")
+            .arg("echo \"$LANG $LC_ALL\"; echo \"$PATH\"; echo \"$1\"")
+            .arg("x")
+            .arg("it's $(here)")
+            .cwd("/");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(c.remote_line())
+            .env("LANG", "fr_FR.UTF-8")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "C C");
+        assert!(lines[1].starts_with("/usr/sbin:/sbin:"), "{text}");
+        assert_eq!(lines[2], "it's $(here)");
     }
 
     #[test]

@@ -43,6 +43,8 @@ impl Origin {
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     values: BTreeMap<String, (String, Origin)>,
+    /// The files layered, in order, whether or not they existed.
+    files: Vec<PathBuf>,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
     /// Layers a `KEY=value` file on top. A missing file is not an error: the
     /// defaults stand. An unreadable or malformed one is.
     pub fn load_file(&mut self, path: &Path) -> Result<()> {
+        self.files.push(path.to_path_buf());
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -105,6 +108,12 @@ impl Config {
 
     pub fn get_or<'a>(&'a self, key: &str, default: &'a str) -> &'a str {
         self.get(key).unwrap_or(default)
+    }
+
+    /// The configuration files layered so far (for messages that say which
+    /// file to edit).
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
     }
 
     pub fn origin(&self, key: &str) -> Option<&Origin> {

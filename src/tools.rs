@@ -113,6 +113,16 @@ pub const LXC_UNFREEZE: Tool = Tool {
     name: "lxc-unfreeze",
     package: "lxc",
 };
+/// Sets the environment of a remote command that runs without a shell.
+pub const ENV: Tool = Tool {
+    name: "env",
+    package: "coreutils",
+};
+/// Bounds every remote command on the host itself (see `transport::remote_line`).
+pub const TIMEOUT: Tool = Tool {
+    name: "timeout",
+    package: "coreutils",
+};
 
 pub const ALL: &[Tool] = &[
     QEMU_IMG,
@@ -139,6 +149,8 @@ pub const ALL: &[Tool] = &[
     VIRSH,
     LXC_FREEZE,
     LXC_UNFREEZE,
+    ENV,
+    TIMEOUT,
 ];
 
 impl Tool {

@@ -4,6 +4,7 @@
 //! command, it is not a second code path. A [`Hosts`] pool keeps one
 //! connection per host for the whole action.
 
+pub mod knownhosts;
 pub mod local;
 pub mod ssh2;
 pub mod sshcli;
@@ -80,6 +81,33 @@ pub trait Transport: Send {
     /// Runs `cmd` to completion (or its deadline) and reports how it ended.
     /// Failing to start or to reach the host is an `Err`; a non-zero exit is not.
     fn exec(&mut self, cmd: &Cmd, io: Io<'_>) -> Result<Output>;
+}
+
+/// Seconds the host's own deadline leaves after ours: our deadline fires
+/// first and reports the timeout; the host's only makes sure the command dies.
+const HOST_DEADLINE_GRACE: u64 = 1;
+
+/// The line an SSH transport runs for `cmd` on a host: the command under
+/// `timeout -s KILL`, so that a command we gave up on does not run on after
+/// the connection closed (`timeout` kills its whole process group, pipelines
+/// included). Without a working directory no shell stands between `timeout`
+/// and the program, so a signal that kills it is reported as such.
+pub fn remote_line(cmd: &Cmd, deadline: Duration) -> String {
+    let secs = deadline.as_secs() + u64::from(deadline.subsec_nanos() > 0) + HOST_DEADLINE_GRACE;
+    let mut line = crate::tools::TIMEOUT
+        .cmd()
+        .args(["-s", "KILL", &secs.to_string()]);
+    if cmd.get_cwd().is_some() {
+        // `cd` needs a shell.
+        line = line.args(["sh", "-c"]).arg(cmd.shell_line());
+    } else {
+        if !cmd.get_env().is_empty() {
+            let vars = cmd.get_env().iter().map(|(k, v)| format!("{k}={v}"));
+            line = line.arg(crate::tools::ENV.name).args(vars);
+        }
+        line = line.arg(cmd.program()).args(cmd.get_args().iter().cloned());
+    }
+    line.remote_line()
 }
 
 /// A place to run commands, with its name for messages.
@@ -243,19 +271,34 @@ pub struct SshSettings {
     pub keepalive: Duration,
     /// Deadline for one remote command.
     pub command_timeout: Duration,
+    /// Host keys policy when ssh_config sets no StrictHostKeyChecking
+    /// (SSH_STRICT_HOST_KEY_CHECKING).
+    pub strict_host_key_checking: sshconfig::Strict,
+    /// The driver configuration file these settings came from, for messages.
+    pub driver_conf: Option<std::path::PathBuf>,
 }
 
 impl SshSettings {
     /// Reads `SSH_TRANSPORT`, `SSH_CONFIG`, `SSH_CONNECT_TIMEOUT`,
-    /// `SSH_KEEPALIVE` and `COMMAND_TIMEOUT` (seconds) from a driver's config.
+    /// `SSH_KEEPALIVE`, `COMMAND_TIMEOUT` (seconds) and
+    /// `SSH_STRICT_HOST_KEY_CHECKING` from a driver's config. The ssh_config
+    /// values for a host, when it sets them, win over these defaults.
     pub fn from_config(c: &crate::config::Config) -> Result<SshSettings> {
         let d = SshSettings::default();
+        let strict = match c.get("SSH_STRICT_HOST_KEY_CHECKING") {
+            None => d.strict_host_key_checking,
+            Some(v) => sshconfig::Strict::parse(v).ok_or_else(|| {
+                c.invalid("SSH_STRICT_HOST_KEY_CHECKING", "yes, accept-new or no")
+            })?,
+        };
         Ok(SshSettings {
             kind: TransportKind::parse(c.get_or("SSH_TRANSPORT", "ssh2"))?,
             config_file: c.get("SSH_CONFIG").map(std::path::PathBuf::from),
             connect_timeout: c.seconds("SSH_CONNECT_TIMEOUT", d.connect_timeout.as_secs())?,
             keepalive: c.seconds("SSH_KEEPALIVE", d.keepalive.as_secs())?,
             command_timeout: c.seconds("COMMAND_TIMEOUT", d.command_timeout.as_secs())?,
+            strict_host_key_checking: strict,
+            driver_conf: c.files().last().cloned(),
         })
     }
 }
@@ -268,6 +311,8 @@ impl Default for SshSettings {
             connect_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(10),
             command_timeout: Duration::from_secs(3600),
+            strict_host_key_checking: sshconfig::Strict::AcceptNew,
+            driver_conf: None,
         }
     }
 }
@@ -397,6 +442,58 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("exit code 4"), "{e}");
+    }
+
+    #[test]
+    fn remote_lines_keep_args_env_cwd_and_signals() {
+        use std::os::unix::process::ExitStatusExt;
+        let sh = |line: String| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(line)
+                .output()
+                .unwrap()
+        };
+        let t = Duration::from_secs(5);
+        let nasty = ["a b", "it's", "$(echo x)", "new\nline", ""];
+        let out = sh(remote_line(&Cmd::new("printf").arg("%s|").args(nasty), t));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "a b|it's|$(echo x)|new\nline||"
+        );
+        let c = Cmd::new("sh")
+            .arg("-c")
+            .arg("echo \"$V $LANG\"")
+            .env("V", "v w");
+        let out = sh(remote_line(&c, t));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "v w C\n");
+        let out = sh(remote_line(&Cmd::new("pwd").cwd("/usr"), t));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "/usr\n");
+        let out = sh(remote_line(&Cmd::shell("kill -TERM $$"), t));
+        assert_eq!(out.status.signal(), Some(15));
+        let start = std::time::Instant::now();
+        let out = sh(remote_line(
+            &Cmd::shell("sleep 30 | cat"),
+            Duration::from_millis(10),
+        ));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(out.status.signal(), Some(9));
+    }
+
+    #[test]
+    fn settings_read_the_host_key_policy_and_name_a_bad_value() {
+        use crate::config::{Config, Origin};
+        let mut c = Config::new();
+        let d = SshSettings::from_config(&c).unwrap();
+        assert_eq!(d.strict_host_key_checking, sshconfig::Strict::AcceptNew);
+        c.set("SSH_STRICT_HOST_KEY_CHECKING", "yes", Origin::Environment);
+        let s = SshSettings::from_config(&c).unwrap();
+        assert_eq!(s.strict_host_key_checking, sshconfig::Strict::Yes);
+        let file = std::path::PathBuf::from("/etc/one/tm/ssh/ssh.conf");
+        c.set("SSH_STRICT_HOST_KEY_CHECKING", "maybe", Origin::File(file));
+        let e = SshSettings::from_config(&c).unwrap_err().to_string();
+        assert!(e.contains("SSH_STRICT_HOST_KEY_CHECKING=maybe"), "{e}");
+        assert!(e.contains("/etc/one/tm/ssh/ssh.conf"), "{e}");
     }
 
     #[test]

@@ -93,6 +93,11 @@ pub struct LabHost {
     /// The sshd listener; `None` before the spawn and once it is known dead and reaped.
     child: Option<Child>,
     mnt_ns: Option<PathBuf>,
+    /// An open handle on that namespace: it keeps the namespace, and so its
+    /// inode number, alive until the clean-up sweep is over. Without it the
+    /// number is reused at once by the next `unshare --mount` (a parallel
+    /// test's front-end command), which the sweep would then kill.
+    mnt_ns_handle: Option<fs::File>,
     /// Byte offset in sshd.log where counting starts.
     log_offset: AtomicU64,
 }
@@ -296,6 +301,7 @@ impl Lab {
                 dir,
                 child: None,
                 mnt_ns: None,
+                mnt_ns_handle: None,
                 log_offset: AtomicU64::new(0),
             };
             mkdir(&host.ssh_dir());
@@ -412,6 +418,7 @@ impl Lab {
             let what = format!("sshd (pid {pid}) is not in a mount namespace of its own: {ns:?}");
             panic!("{}", self.host_failure(i, &what));
         }
+        self.hosts[i].mnt_ns_handle = fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
         self.hosts[i].mnt_ns = ns;
     }
 

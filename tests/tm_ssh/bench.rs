@@ -46,6 +46,21 @@ fn bench_clone_4g_sparse_64m_data() {
             );
         });
         assert!(allocated(&x.on("lab1", "0/7/disk.0")) <= allocated(&img) + MIB);
+        write(&x.on("fe", "1/tiny"), b"tiny");
+        measure(
+            &format!("one-storage tm ssh clone, 4-byte image ({t:?})"),
+            || {
+                x.ok(
+                    "clone",
+                    &[
+                        &format!("fe:{}", x.path("1/tiny").display()),
+                        &x.loc("lab1", "0/7/disk.1"),
+                        "7",
+                        "1",
+                    ],
+                );
+            },
+        );
         if t == Transport::Cli {
             continue;
         }

@@ -113,6 +113,10 @@ pub const LXC_UNFREEZE: Tool = Tool {
     name: "lxc-unfreeze",
     package: "lxc",
 };
+pub const SLEEP: Tool = Tool {
+    name: "sleep",
+    package: "coreutils",
+};
 /// Sets the environment of a remote command that runs without a shell.
 pub const ENV: Tool = Tool {
     name: "env",
@@ -149,6 +153,7 @@ pub const ALL: &[Tool] = &[
     VIRSH,
     LXC_FREEZE,
     LXC_UNFREEZE,
+    SLEEP,
     ENV,
     TIMEOUT,
 ];

@@ -51,6 +51,15 @@ impl TmCtx {
         })
     }
 
+    /// [`TmCtx::load`] with the conf file of the driver as installed:
+    /// `qcow2` is an alias of `shared` and reads `etc/tm/shared/shared.conf`.
+    pub fn for_invocation(inv: &Invocation, defaults: &[(&str, &str)]) -> Result<TmCtx> {
+        let driver = crate::dispatch::find_driver(inv.kind, &inv.driver)
+            .map(|d| d.name())
+            .unwrap_or(inv.driver.as_str());
+        TmCtx::load(inv, driver, defaults)
+    }
+
     /// The VM as `onevm show -x <id>` prints it (read once per action).
     pub fn vm(&mut self, vm_id: &str) -> Result<&Element> {
         if !self.vms.contains_key(vm_id) {

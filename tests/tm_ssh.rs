@@ -16,6 +16,8 @@ mod bench;
 mod clone;
 #[path = "tm_ssh/export.rs"]
 mod export;
+#[path = "tm_ssh/lifecycle.rs"]
+mod lifecycle;
 #[path = "tm_ssh/misc.rs"]
 mod misc;
 #[path = "tm_ssh/mv.rs"]

@@ -28,6 +28,14 @@ impl T {
         T::with(Lab::start_shared(hosts), t)
     }
 
+    /// With extra lines in the driver's conf file.
+    pub fn with_conf(hosts: usize, t: Transport, conf: &str) -> T {
+        T {
+            lab: Lab::start(hosts),
+            env: TmEnv::new(t, &format!("FRONTEND_HOSTS=fe\n{conf}")),
+        }
+    }
+
     fn with(lab: Lab, t: Transport) -> T {
         T {
             lab,

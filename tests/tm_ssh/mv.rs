@@ -9,6 +9,7 @@ crate::both!(
     failures_keep_the_source_and_a_rerun_completes,
     stop_to_frontend_and_resume_to_another_host,
     shared_storage_moves_nothing,
+    a_host_that_cannot_reach_the_other_is_named,
 );
 
 /// A VM directory on `host`: a sparse disk, a snapshot, a relative link.
@@ -125,7 +126,11 @@ fn failures_keep_the_source_and_a_rerun_completes(t: Transport) {
     immutable(&x.on("lab2", "0"), true);
     let out = x.fail("mv", &[&src, &dst, "7", "0"]);
     immutable(&x.on("lab2", "0"), false);
-    assert!(why(&out).contains("lab2"), "{}", why(&out));
+    assert!(
+        why(&out).contains("cannot write in") && why(&out).contains("on lab2"),
+        "{}",
+        why(&out)
+    );
     assert_eq!(
         head(&x.on("lab1", "0/7/disk.0"), 16 * MIB),
         data,
@@ -222,4 +227,27 @@ fn shared_storage_moves_nothing(t: Transport) {
         &[&x.loc("lab1", "0/7"), &x.loc("lab2", "0/9"), "8", "0"],
     );
     assert!(!x.on("fe", "0/9").exists());
+}
+
+fn a_host_that_cannot_reach_the_other_is_named(t: Transport) {
+    let x = T::with_conf(2, t, "HOST_SSH_OPTIONS=\"-o BatchMode=yes -o Port=1\"");
+    x.env
+        .set_vm(7, &Vm::new(7).on("lab1", 0).on("lab2", 0).xml());
+    vm_dir(&x, "lab1", "0/7");
+    let out = x.fail(
+        "mv",
+        &[&x.loc("lab1", "0/7"), &x.loc("lab2", "0/7"), "7", "0"],
+    );
+    let r = why(&out);
+    assert!(r.starts_with("Error copying lab1:"), "{r}");
+    assert!(
+        r.contains("lab1 pushes the data with its own ssh to lab2"),
+        "{r}"
+    );
+    assert!(
+        r.contains("Connection refused"),
+        "the ssh error itself: {r}"
+    );
+    assert!(x.on("lab1", "0/7/disk.0.snap/0").exists(), "source kept");
+    assert_eq!(names(&x.on("lab2", "0")), [".monitor"], "staging removed");
 }

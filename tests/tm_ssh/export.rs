@@ -54,7 +54,7 @@ fn mvds_replaces_the_image_atomically(t: Transport) {
 }
 
 fn cpds_of_a_snapshot_and_of_a_chain(t: Transport) {
-    let x = T::new(1, t);
+    let x = T::with_conf(1, t, "QCOW2_OPTIONS=\"-o compat=0.10\"");
     x.env
         .set_vm(7, &Vm::new(7).disk(Disk::new(0)).on("lab1", 0).xml());
     write(&x.on("lab1", "0/7/disk.0"), b"current");
@@ -114,6 +114,10 @@ fn cpds_of_a_snapshot_and_of_a_chain(t: Transport) {
     .unwrap();
     assert_eq!(info["format"], "qcow2");
     assert!(info.get("backing-filename").is_none(), "standalone: {info}");
+    assert_eq!(
+        info["format-specific"]["data"]["compat"], "0.10",
+        "QCOW2_OPTIONS: {info}"
+    );
     let same = std::process::Command::new("qemu-img")
         .args(["compare", "-q", "-f", "raw", "-F", "qcow2"])
         .arg(&raw)

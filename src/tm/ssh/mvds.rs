@@ -4,8 +4,9 @@
 //! VM is done with it (terminate, detach): through a temporary name next to
 //! SOURCE and an atomic rename, `disk.i.snap/` as `SOURCE.snap`, then
 //! `SOURCE.md5sum` removed. A symlinked or chained disk is flattened on the
-//! host first (its snapshots are then part of the flattened image). The host
-//! copy stays: the `delete` line that follows removes it.
+//! host first: the image gets the disk's current state, and the chain's
+//! snapshot layers are not copied. The host copy stays: the `delete` line
+//! that follows removes it.
 
 use super::export::{export, Export};
 use super::setup;

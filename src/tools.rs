@@ -97,6 +97,14 @@ pub const DD: Tool = Tool {
     name: "dd",
     package: "coreutils",
 };
+pub const FIND: Tool = Tool {
+    name: "find",
+    package: "findutils",
+};
+pub const MKTEMP: Tool = Tool {
+    name: "mktemp",
+    package: "coreutils",
+};
 pub const REALPATH: Tool = Tool {
     name: "realpath",
     package: "coreutils",
@@ -104,6 +112,14 @@ pub const REALPATH: Tool = Tool {
 pub const VIRSH: Tool = Tool {
     name: "virsh",
     package: "libvirt-clients",
+};
+pub const LXC_FREEZE: Tool = Tool {
+    name: "lxc-freeze",
+    package: "lxc",
+};
+pub const LXC_UNFREEZE: Tool = Tool {
+    name: "lxc-unfreeze",
+    package: "lxc",
 };
 pub const SLEEP: Tool = Tool {
     name: "sleep",
@@ -154,6 +170,10 @@ pub const ALL: &[Tool] = &[
     CAT,
     DD,
     TEST,
+    FIND,
+    MKTEMP,
+    LXC_FREEZE,
+    LXC_UNFREEZE,
     SLEEP,
     REALPATH,
     LS,

@@ -436,8 +436,8 @@ impl Lab {
             let what = format!("sshd (pid {pid}) is not in a mount namespace of its own: {ns:?}");
             panic!("{}", self.host_failure(i, &what));
         }
-        self.hosts[i].mnt_ns = ns;
         self.hosts[i].mnt_ns_handle = fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
+        self.hosts[i].mnt_ns = ns;
     }
 
     /// `ssh labN true` from the front-end, all hosts at once, until each succeeds.

@@ -32,7 +32,7 @@ fn monitor_ds_reports_disks_and_snapshots_from_the_host() {
         let prefix = format!("VM = [ ID = {id}, MONITOR = \"");
         let b64 = line
             .strip_prefix(&prefix)
-            .and_then(|r| r.strip_suffix("\" ]"))
+            .and_then(|r| r.strip_suffix("\"]"))
             .unwrap_or_else(|| panic!("{line}"));
         String::from_utf8(
             base64::engine::general_purpose::STANDARD
@@ -43,9 +43,9 @@ fn monitor_ds_reports_disks_and_snapshots_from_the_host() {
     };
     assert_eq!(
         decode(lines[0], 7),
-        "DISK_SIZE = [ ID=0, SIZE=3 ]\nSNAPSHOT_SIZE = [ ID=0, DISK_ID=0, SIZE=2 ]\nSNAPSHOT_SIZE = [ ID=11, DISK_ID=0, SIZE=1 ]\n"
+        "DISK_SIZE = [ ID=0, SIZE=3]\nSNAPSHOT_SIZE = [ ID=0, DISK_ID=0, SIZE=2]\nSNAPSHOT_SIZE = [ ID=11, DISK_ID=0, SIZE=1]\n"
     );
-    assert_eq!(decode(lines[1], 8), "DISK_SIZE = [ ID=2, SIZE=5 ]\n");
+    assert_eq!(decode(lines[1], 8), "DISK_SIZE = [ ID=2, SIZE=5]\n");
     // monitor (front-end) drains its input and says nothing.
     let out = x.run_stdin(
         "monitor",

@@ -11,7 +11,6 @@ pub(crate) mod live;
 pub(crate) mod ln;
 pub(crate) mod migrate;
 pub(crate) mod monitor;
-pub(crate) mod monitor_ds;
 pub(crate) mod mv;
 pub(crate) mod mvds;
 pub(crate) mod probe;

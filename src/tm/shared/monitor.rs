@@ -59,7 +59,7 @@ pub fn monitor(inv: &mut Invocation) -> Result<String> {
 }
 
 pub fn monitor_ds(inv: &mut Invocation) -> Result<String> {
-    super::monitor_ds::run(inv)
+    crate::tm::monitor_ds::run(inv)
 }
 
 /// (total, used, free) in MB from `df -B1M -P` output.

@@ -5,42 +5,12 @@
 //! here writes. qemu-img does not open the backing file for `info`, so a
 //! backing file missing on this host is reported, not an error.
 
-use serde_json::Value;
-
 use crate::command::{Cmd, Script};
 use crate::error::{Error, Result};
 use crate::tools;
 use crate::transport::Host;
 
-/// What qemu-img says about one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Info {
-    pub format: String,
-    pub virtual_size: u64,
-    /// The backing file name exactly as the header stores it.
-    pub backing: Option<String>,
-    pub backing_format: Option<String>,
-}
-
-impl Info {
-    pub fn from_json(v: &Value) -> Option<Info> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        Some(Info {
-            format: s("format")?,
-            virtual_size: v.get("virtual-size")?.as_u64()?,
-            backing: s("backing-filename"),
-            backing_format: s("backing-filename-format"),
-        })
-    }
-}
-
-/// The info command for one file.
-pub fn info_cmd(path: &str) -> Cmd {
-    tools::QEMU_IMG
-        .cmd()
-        .args(["info", "-U", "--output=json", "--"])
-        .arg(path)
-}
+pub use crate::qemu::{info_cmd, ImageInfo as Info};
 
 /// `qemu-img info` of every file in `paths` (absolute), one remote command.
 pub fn infos(host: &mut Host, paths: &[String]) -> Result<Vec<Info>> {
@@ -71,16 +41,12 @@ pub fn infos(host: &mut Host, paths: &[String]) -> Result<Vec<Info>> {
     docs.iter()
         .zip(paths)
         .map(|(d, p)| {
-            serde_json::from_str::<Value>(d)
-                .ok()
-                .as_ref()
-                .and_then(Info::from_json)
-                .ok_or_else(|| {
-                    Error::failed(format!(
-                        "qemu-img info printed no format for {p} on {}",
-                        host.label()
-                    ))
-                })
+            Info::from_json(d).ok_or_else(|| {
+                Error::failed(format!(
+                    "qemu-img info printed no format for {p} on {}",
+                    host.label()
+                ))
+            })
         })
         .collect()
 }
@@ -112,9 +78,6 @@ mod tests {
 
     #[test]
     fn reads_format_and_backing_of_real_images() {
-        if !tools::QEMU_IMG.available() {
-            return;
-        }
         let d = tempfile::tempdir().unwrap();
         let base = d.path().join("base");
         let top = d.path().join("top img");

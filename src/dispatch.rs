@@ -137,6 +137,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a datastore action: one-storage datastore <driver> <action> ARGS...
+    /// (`... <action> --help` prints the action's arguments)
+    #[command(disable_help_flag = true)]
     Datastore {
         driver: String,
         action: String,
@@ -144,6 +146,8 @@ enum Command {
         args: Vec<String>,
     },
     /// Run a transfer-manager action: one-storage tm <driver> <action> ARGS...
+    /// (`... <action> --help` prints the action's arguments)
+    #[command(disable_help_flag = true)]
     Tm {
         driver: String,
         action: String,
@@ -256,7 +260,12 @@ fn run_action(kind: Kind, driver: &str, action: &str, args: Vec<String>, remotes
         stdin: Box::new(std::io::stdin()),
     };
     let result = (a.run)(&mut inv).map_err(|e| match e {
-        Error::Usage(m) => Error::Usage(format!("{m}\nusage: {} {} {}", a.name, a.usage, "")),
+        Error::Usage(m) => Error::Usage(format!(
+            "{m}\nusage: {} {driver} {} {}",
+            kind.dir(),
+            a.name,
+            a.usage
+        )),
         other => other,
     });
     finish(&log_name, result, a.stdout)

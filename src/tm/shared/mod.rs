@@ -20,7 +20,7 @@ pub(crate) mod snap_revert;
 
 use crate::command::Script;
 use crate::dispatch::{DriverSpec, Kind};
-use crate::error::{one_line, Error, Result};
+use crate::error::{Error, Result};
 use crate::tm::args::{parent, Location};
 use crate::tm::common;
 use crate::tm::ctx::TmCtx;
@@ -38,9 +38,9 @@ pub(crate) fn connect<'a>(ctx: &'a mut TmCtx, loc: &Location) -> Result<&'a mut 
 }
 
 /// Runs an action's one host script. On failure the reason line is `what`
-/// followed by the script's last stderr lines and exit status (the cause an
-/// operator needs); the script itself goes to the log as evidence, not into
-/// the one-line reason.
+/// followed by the stderr lines that state the cause; the script itself goes
+/// to the log as evidence (the TM drivers share one rendering:
+/// [`common::script_error`]).
 pub(crate) fn run_script(host: &mut Host, script: Script, what: &str) -> Result<Output> {
     run_cmd(host, &script.into_cmd(), what)
 }
@@ -48,17 +48,7 @@ pub(crate) fn run_script(host: &mut Host, script: Script, what: &str) -> Result<
 /// [`run_script`] for a script already made a command (with a deadline).
 pub(crate) fn run_cmd(host: &mut Host, cmd: &crate::command::Cmd, what: &str) -> Result<Output> {
     let out = host.output(cmd).map_err(|e| e.context(what.to_string()))?;
-    if out.status.success() {
-        return Ok(out);
-    }
-    let f = host.failure(cmd, &out);
-    log::error!("command failed{}: {}", f.where_(), one_line(&f.command));
-    let cause = one_line(&f.stderr);
-    Err(Error::failed(if cause.is_empty() {
-        format!("{what} ({})", f.status)
-    } else {
-        format!("{what}: {cause} ({})", f.status)
-    }))
+    common::check_script(host, cmd, out, what)
 }
 
 /// Refuses a disk location outside VM `vm_id`'s directory

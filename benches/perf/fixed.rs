@@ -20,6 +20,8 @@ pub struct TmCase {
     pub action: &'static str,
     pub args: Vec<String>,
     pub prep: Box<dyn Fn(&Bench)>,
+    /// Record this run's peak memory under that description (section 5).
+    pub peak: Option<String>,
 }
 
 impl TmCase {
@@ -38,18 +40,21 @@ impl TmCase {
         c.args(&self.args).env("PATH", fake_path(env));
         let r = run(c, b"");
         if r.ok() {
+            if let Some(what) = &self.peak {
+                let what = format!("{what}, over {}", short(t));
+                b.peaks.borrow_mut().push((what, r.max_rss, r.secs));
+            }
             return Ok(r);
         }
-        let why = if unsupported(&r.stderr) {
-            "not implemented in this build".to_string()
-        } else {
-            format!("failed: {}", r.reason())
-        };
+        if unsupported(&r.stderr) {
+            return Err(format!("`{}` is not implemented in this build", self.name()));
+        }
         Err(format!(
-            "`{} {}` over {}: {why}",
+            "`{} {}` over {} failed: {}",
             self.name(),
             self.args.join(" "),
-            short(t)
+            short(t),
+            r.reason()
         ))
     }
 
@@ -112,6 +117,7 @@ fn cases(b: &Bench) -> Vec<TmCase> {
                 std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
                 std::fs::write(&victim, b"x").unwrap();
             }),
+            peak: None,
         },
         TmCase {
             driver: "ssh",
@@ -126,6 +132,7 @@ fn cases(b: &Bench) -> Vec<TmCase> {
             prep: Box::new(move |_| {
                 let _ = std::fs::remove_file(&made);
             }),
+            peak: None,
         },
         TmCase {
             driver: "shared",
@@ -142,6 +149,7 @@ fn cases(b: &Bench) -> Vec<TmCase> {
                 f.set_len(64 * MIB).unwrap();
                 let _ = std::fs::remove_file(&linked);
             }),
+            peak: None,
         },
     ]
 }

@@ -41,6 +41,8 @@ pub struct Bench {
     ssh_envs: Vec<TmEnv>,
     shared_envs: Vec<TmEnv>,
     pub scratch: tempfile::TempDir,
+    /// (what, peak RSS, seconds) of the big copies, for section 5.
+    pub peaks: std::cell::RefCell<Vec<(String, u64, f64)>>,
 }
 
 impl Bench {
@@ -120,8 +122,19 @@ fn main() {
             .prefix("one-bench-")
             .tempdir_in("/var/tmp")
             .expect("scratch dir"),
+        peaks: Default::default(),
     };
     let mut r = Report::default();
+    let ports: Vec<u16> = b
+        .lab
+        .hosts()
+        .iter()
+        .chain(b.shared.hosts())
+        .map(|h| h.port)
+        .collect();
+    if !measure::NftCounter::install(&ports) {
+        r.note("nft is not available: bytes on the wire are not counted (0)".into());
+    }
     let step = |what: &str| eprintln!("[{:6.1} s] {what}", started.elapsed().as_secs_f64());
 
     step("fixed cost per action");
@@ -137,6 +150,7 @@ fn main() {
     step("binary size and peak memory");
     copy::footprint(&b, &mut r);
 
+    measure::NftCounter::remove();
     let took = started.elapsed().as_secs_f64();
     let load_after = loadavg();
     r.note(format!(

@@ -1,13 +1,13 @@
-//! Measuring: medians of repeated runs, a child's peak memory (wait4), and the
-//! bytes each lab sshd moved (its `Transferred: sent N, received M bytes` log
-//! lines, one per connection, written when the connection closes).
+//! Measuring: medians of repeated runs, a child's peak memory (wait4), the
+//! connections and sessions each lab sshd logged, and the bytes on the wire
+//! (an nftables counter on the labs' sshd ports, both directions).
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use crate::common::lab::Lab;
 
@@ -142,9 +142,73 @@ fn sshd_pid(lab: &Lab, host: &str) -> String {
         .to_string()
 }
 
-/// Counts what the lab's sshds logged since `Wire::start`.
+/// Packets to and from the lab's sshd ports, counted by the kernel
+/// (nftables, input hook: every loopback packet passes it once), IP and TCP
+/// headers included. Only the labs' ports are counted, so other users of the
+/// machine's loopback do not disturb the figure.
+pub struct NftCounter {
+    table: String,
+}
+
+static COUNTER: OnceLock<Option<NftCounter>> = OnceLock::new();
+
+impl NftCounter {
+    /// Sets up the counter for `ports`; false (and a message) without nft.
+    pub fn install(ports: &[u16]) -> bool {
+        COUNTER.get_or_init(|| NftCounter::new(ports)).is_some()
+    }
+
+    fn new(ports: &[u16]) -> Option<NftCounter> {
+        let table = format!("one_bench_{}", std::process::id());
+        let set = ports
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let script = format!(
+            "add table inet {table}\n\
+             add counter inet {table} lab\n\
+             add chain inet {table} input {{ type filter hook input priority 0; policy accept; }}\n\
+             add rule inet {table} input tcp dport {{ {set} }} counter name lab\n\
+             add rule inet {table} input tcp sport {{ {set} }} counter name lab\n"
+        );
+        let dir = tempfile::tempdir().ok()?;
+        let f = dir.path().join("rules.nft");
+        fs::write(&f, script).ok()?;
+        let r = run(tool("nft", &[Path::new("-f"), &f]), b"");
+        if !r.ok() {
+            eprintln!("nft unavailable ({}): no byte counts", r.stderr.trim());
+            return None;
+        }
+        Some(NftCounter { table })
+    }
+
+    /// Bytes counted so far (0 without a counter).
+    pub fn bytes() -> u64 {
+        let Some(Some(c)) = COUNTER.get() else {
+            return 0;
+        };
+        let r = run(tool("nft", &["list", "counter", "inet", &c.table, "lab"]), b"");
+        r.stdout
+            .split_whitespace()
+            .skip_while(|w| *w != "bytes")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Removes the table (at the end of the run).
+    pub fn remove() {
+        if let Some(Some(c)) = COUNTER.get() {
+            let _ = run(tool("nft", &["delete", "table", "inet", &c.table]), b"");
+        }
+    }
+}
+
+/// Counts what the lab's sshds logged, and the bytes, since `Wire::start`.
 pub struct Wire {
     logs: Vec<(PathBuf, u64)>,
+    bytes: u64,
 }
 
 /// Connections, commands (sessions) and bytes both ways, summed over hosts.
@@ -166,25 +230,18 @@ impl Wire {
                 (p, len)
             })
             .collect();
-        Wire { logs }
-    }
-
-    /// What the hosts logged since `start`; waits (up to 2 s) until every
-    /// accepted connection has logged its closing byte count.
-    pub fn stop(&self) -> Traffic {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let (t, closed) = self.read();
-            if closed >= t.connections || Instant::now() > deadline {
-                return t;
-            }
-            sleep(Duration::from_millis(10));
+        Wire {
+            logs,
+            bytes: NftCounter::bytes(),
         }
     }
 
-    fn read(&self) -> (Traffic, usize) {
-        let mut t = Traffic::default();
-        let mut closed = 0;
+    /// What happened since `start`.
+    pub fn stop(&self) -> Traffic {
+        let mut t = Traffic {
+            bytes: NftCounter::bytes().saturating_sub(self.bytes),
+            ..Traffic::default()
+        };
         for (p, offset) in &self.logs {
             let bytes = fs::read(p).unwrap_or_default();
             let start = (*offset as usize).min(bytes.len());
@@ -193,31 +250,9 @@ impl Wire {
                     t.connections += 1;
                 } else if line.contains("Starting session: ") {
                     t.commands += 1;
-                } else if let Some(n) = transferred(line) {
-                    closed += 1;
-                    t.bytes += n;
                 }
             }
         }
-        (t, closed)
-    }
-}
-
-/// `Transferred: sent 3472, received 2960 bytes` → 6432.
-fn transferred(line: &str) -> Option<u64> {
-    let rest = &line[line.find("Transferred: sent ")? + "Transferred: sent ".len()..];
-    let (sent, rest) = rest.split_once(", received ")?;
-    let received = rest.split_whitespace().next()?;
-    Some(sent.trim().parse::<u64>().ok()? + received.parse::<u64>().ok()?)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_the_sshd_byte_count() {
-        assert_eq!(
-            super::transferred("Transferred: sent 3472, received 2960 bytes"),
-            Some(6432)
-        );
+        t
     }
 }

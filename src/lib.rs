@@ -11,6 +11,7 @@ pub mod dump;
 pub mod error;
 pub mod install;
 pub mod protocol;
+pub mod qemu;
 pub mod tm;
 pub mod tools;
 pub mod transport;

@@ -97,9 +97,29 @@ pub const DD: Tool = Tool {
     name: "dd",
     package: "coreutils",
 };
+pub const FIND: Tool = Tool {
+    name: "find",
+    package: "findutils",
+};
+pub const MKTEMP: Tool = Tool {
+    name: "mktemp",
+    package: "coreutils",
+};
 pub const REALPATH: Tool = Tool {
     name: "realpath",
     package: "coreutils",
+};
+pub const VIRSH: Tool = Tool {
+    name: "virsh",
+    package: "libvirt-clients",
+};
+pub const LXC_FREEZE: Tool = Tool {
+    name: "lxc-freeze",
+    package: "lxc",
+};
+pub const LXC_UNFREEZE: Tool = Tool {
+    name: "lxc-unfreeze",
+    package: "lxc",
 };
 pub const SLEEP: Tool = Tool {
     name: "sleep",
@@ -121,6 +141,10 @@ pub const ENV: Tool = Tool {
 /// Bounds every remote command on the host itself (see `transport::remote_line`).
 pub const TIMEOUT: Tool = Tool {
     name: "timeout",
+    package: "coreutils",
+};
+pub const TOUCH: Tool = Tool {
+    name: "touch",
     package: "coreutils",
 };
 
@@ -146,11 +170,17 @@ pub const ALL: &[Tool] = &[
     CAT,
     DD,
     TEST,
+    FIND,
+    MKTEMP,
+    LXC_FREEZE,
+    LXC_UNFREEZE,
     SLEEP,
     REALPATH,
     LS,
     ENV,
+    VIRSH,
     TIMEOUT,
+    TOUCH,
 ];
 
 impl Tool {

@@ -87,7 +87,7 @@ fn the_bridge_gets_dd_info_convert_and_mv() {
         format!("mkdir -p {}", base.display()),
         format!("test -e {d}"),
         format!("dd of={tmp} bs=64k iflag=fullblock conv=sparse,fsync status=none"),
-        format!("qemu-img info --output=json {tmp}"),
+        format!("qemu-img info -U --output=json -- {tmp}"),
         format!("qemu-img convert -f raw -O qcow2 {tmp} {conv}"),
         format!("mv -f {conv} {d}"),
         format!("rm -f {tmp}"),

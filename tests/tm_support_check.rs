@@ -7,7 +7,7 @@ use common::lab::Lab;
 use tm_support::{reason, TmEnv, Transport, Vm};
 
 #[test]
-fn unknown_action_is_not_supported_and_vm_fixture_reads() {
+fn an_action_one_storage_lacks_is_not_supported_through_a_lab_frontend() {
     let lab = Lab::start(1);
     let env = TmEnv::new(Transport::Ssh2, "");
     env.set_vm(7, &Vm::new(7).on("lab1", 0).xml());

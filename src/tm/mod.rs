@@ -4,5 +4,6 @@
 pub mod args;
 pub mod common;
 pub mod ctx;
+pub mod monitor_ds;
 pub mod shared;
 pub mod ssh;

@@ -10,6 +10,8 @@
 //! <dir>/hosts/labN/ssh/           bound over /root/.ssh inside host labN
 //! <dir>/hosts/labN/ds/            bound over ds_root inside host labN
 //! <dir>/hosts/labN/bashrc         bound over /root/.bashrc inside host labN (empty)
+//! <dir>/hosts/labN/bin/            bound over /usr/local/sbin inside host labN: first in
+//!                                 root's ssh PATH, for fake programs (host_bin)
 //! <dir>/hosts/labN/sshd_config    also ssh_host_ed25519_key, sshd.pid, sshd.log
 //! ```
 //!
@@ -68,6 +70,9 @@ const LOG_ADDR_IN_USE: &str = "Address already in use";
 /// The machine's ~/.bashrc, which bash sources for commands run by sshd. Hidden on hosts:
 /// a developer's pyenv or cargo set-up there costs ~0.1 s per ssh command and changes PATH.
 const ROOT_BASHRC: &str = "/root/.bashrc";
+/// First in root's PATH for ssh sessions and empty on Debian: each host binds its own
+/// `bin` dir there (see `host_bin`).
+const LOCAL_SBIN: &str = "/usr/local/sbin";
 /// Positional: $0 front-end ssh dir, $1 /root/.ssh, then the program and its arguments.
 const FRONTEND_SCRIPT: &str = r#"mount --bind "$0" "$1" && shift && exec "$@""#;
 
@@ -93,10 +98,10 @@ pub struct LabHost {
     /// The sshd listener; `None` before the spawn and once it is known dead and reaped.
     child: Option<Child>,
     mnt_ns: Option<PathBuf>,
-    /// An open handle on the namespace: it keeps the namespace (and so its
-    /// inode number) alive until the lab is dropped, so the clean-up sweep can
-    /// never mistake a later lab's recycled namespace for this one.
-    _ns_handle: Option<fs::File>,
+    /// An open handle on the host's mount namespace: it keeps the namespace (and so
+    /// its inode number) alive until the lab is dropped, so that the clean-up sweep
+    /// can never mistake another test's new namespace that reused the number for it.
+    mnt_ns_handle: Option<fs::File>,
     /// Byte offset in sshd.log where counting starts.
     log_offset: AtomicU64,
 }
@@ -113,6 +118,9 @@ impl LabHost {
     }
     fn key_path(&self) -> PathBuf {
         self.dir.join("ssh_host_ed25519_key")
+    }
+    fn bin_dir(&self) -> PathBuf {
+        self.dir.join("bin")
     }
     fn bashrc_path(&self) -> PathBuf {
         self.dir.join("bashrc")
@@ -229,6 +237,13 @@ impl Lab {
         c
     }
 
+    /// A directory on host `name`'s PATH ahead of the system's (bound over
+    /// /usr/local/sbin, first in root's ssh PATH): put fake programs there,
+    /// e.g. a `virsh` that records its calls. Empty at start.
+    pub fn host_bin(&self, name: &str) -> PathBuf {
+        self.host(name).bin_dir()
+    }
+
     /// Where host `name`'s copy of `p` (a path under ds_root) lives in the root namespace.
     pub fn host_path(&self, name: &str, p: &Path) -> PathBuf {
         let rel = p.strip_prefix(&self.ds_root).unwrap_or_else(|_| {
@@ -300,11 +315,12 @@ impl Lab {
                 dir,
                 child: None,
                 mnt_ns: None,
-                _ns_handle: None,
+                mnt_ns_handle: None,
                 log_offset: AtomicU64::new(0),
             };
             mkdir(&host.ssh_dir());
             mkdir(&host.ds_dir());
+            mkdir(&host.bin_dir());
             keygen(&host.key_path());
             self.hosts.push(host);
         }
@@ -350,6 +366,7 @@ impl Lab {
              mount --bind {ssh} {root_ssh}\n\
              {ds_bind}\n\
              if [ -f {bashrc} ]; then mount --bind {empty} {bashrc}; fi\n\
+             if [ -d {local_sbin} ]; then mount --bind {bin} {local_sbin}; fi\n\
              exec {sshd} -D -e -f {config} -E {log}\n",
             ssh = q(h.ssh_dir()),
             root_ssh = q(ROOT_SSH),
@@ -360,6 +377,8 @@ impl Lab {
             },
             bashrc = q(ROOT_BASHRC),
             empty = q(h.bashrc_path()),
+            local_sbin = q(LOCAL_SBIN),
+            bin = q(h.bin_dir()),
             sshd = q(SSHD),
             config = q(h.config_path()),
             log = q(h.log_path()),
@@ -417,7 +436,7 @@ impl Lab {
             let what = format!("sshd (pid {pid}) is not in a mount namespace of its own: {ns:?}");
             panic!("{}", self.host_failure(i, &what));
         }
-        self.hosts[i]._ns_handle = fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
+        self.hosts[i].mnt_ns_handle = fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
         self.hosts[i].mnt_ns = ns;
     }
 

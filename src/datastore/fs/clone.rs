@@ -96,7 +96,7 @@ fn stream(
     info: &ImageInfo,
     src_at: &str,
 ) -> Result<String> {
-    if let Some(b) = &info.backing {
+    if let Some(b) = info.backing_file() {
         return Err(Error::failed(format!(
             "cannot stream {src_at} from SOURCE_BRIDGE_LIST: it is an overlay backed by {b}; flatten it first (snap_flatten) or clone it within one host"
         )));

@@ -164,7 +164,7 @@ fn dd_cmd(a: &CpArgs, tmp: &Path) -> Cmd {
 fn finalize(host: &mut Host, a: &CpArgs, tmp: &Path, conv: &Path, dst: &Path) -> Result<String> {
     let on = host.label();
     let info = host
-        .run_stdout(&info_cmd(tmp))
+        .run_stdout(&info_cmd(&tmp.to_string_lossy()))
         .and_then(|json| ImageInfo::parse(&json))
         .map_err(|e| {
             e.context(format!(

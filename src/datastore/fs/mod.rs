@@ -11,7 +11,6 @@ pub mod export;
 pub mod hostfs;
 pub mod http;
 pub mod imginfo;
-pub mod json;
 pub mod mkfs;
 pub mod monitor;
 pub mod qemu_info;

@@ -129,7 +129,7 @@ fn probe(src: &Source, s: &StreamSettings) -> Result<Head> {
             .map_err(|e| Error::io("cannot create a temporary file for the image head", e))?;
         tmp.write_all(&head[..n])
             .map_err(|e| Error::io("cannot write the image head", e))?;
-        let out = Host::local().output(&info_cmd(tmp.path()))?;
+        let out = Host::local().output(&info_cmd(&tmp.path().to_string_lossy()))?;
         if out.status.success() {
             return Ok(Head {
                 info: ImageInfo::parse(&out.stdout_str()).map_err(|e| cannot_tell(src, e))?,
@@ -152,7 +152,7 @@ fn probe(src: &Source, s: &StreamSettings) -> Result<Head> {
 }
 
 fn qemu_info(p: &Path) -> Result<ImageInfo> {
-    let json = Host::local().run_stdout(&info_cmd(p))?;
+    let json = Host::local().run_stdout(&info_cmd(&p.to_string_lossy()))?;
     ImageInfo::parse(&json)
 }
 

@@ -10,6 +10,7 @@
 use crate::command::{quote, Cmd, Script};
 use crate::dispatch::Invocation;
 use crate::error::{Context, Error, Result};
+use crate::qemu::ImageInfo;
 use crate::tm::args::{expect_args, Location};
 use crate::tm::ctx::TmCtx;
 use crate::tools::QEMU_IMG;
@@ -51,12 +52,12 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     let host = ctx.host(&disk)?;
     let current = virtual_size(host, &disk)?;
     let wanted = size << 20;
-    if wanted < current.bytes {
+    if wanted < current.virtual_size {
         return Err(Error::Input(format!(
             "cannot shrink {disk} from {} MB to {size} MB: disks only grow; \
              give a size of at least {} MB",
-            current.bytes >> 20,
-            current.bytes.div_ceil(1 << 20)
+            current.virtual_size >> 20,
+            current.virtual_size.div_ceil(1 << 20)
         )));
     }
     let mut cmd = QEMU_IMG
@@ -69,7 +70,7 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     log::info!(
         "growing {disk} ({}) from {} to {size} MB{}",
         current.format,
-        current.bytes >> 20,
+        current.virtual_size >> 20,
         if sparse_no { ", preallocated" } else { "" }
     );
     host.run(&cmd)
@@ -77,16 +78,9 @@ pub fn run(inv: &mut Invocation) -> Result<String> {
     Ok(String::new())
 }
 
-/// A disk's format and virtual size, as qemu-img reports them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageSize {
-    pub format: String,
-    pub bytes: u64,
-}
-
 /// `qemu-img info --output=json DISK`, exiting [`MISSING`] when DISK is not there.
 pub fn info_script(path: &str) -> Cmd {
-    let info = QEMU_IMG.cmd().args(["info", "--output=json", path]);
+    let info = crate::qemu::info_cmd(path);
     Script::new()
         .line(format!(
             "if [ ! -e {} ]; then exit {MISSING}; fi",
@@ -96,7 +90,7 @@ pub fn info_script(path: &str) -> Cmd {
         .into_cmd()
 }
 
-fn virtual_size(host: &mut Host, disk: &Location) -> Result<ImageSize> {
+fn virtual_size(host: &mut Host, disk: &Location) -> Result<ImageInfo> {
     let cmd = info_script(&disk.path);
     let out = host.output(&cmd)?;
     if out.status == Status::Code(MISSING) {
@@ -107,7 +101,7 @@ fn virtual_size(host: &mut Host, disk: &Location) -> Result<ImageSize> {
         )));
     }
     let out = check_script(host, &cmd, out, &format!("cannot read {}", disk))?;
-    parse_info(&out.stdout_str()).ok_or_else(|| {
+    ImageInfo::from_json(&out.stdout_str()).ok_or_else(|| {
         Error::failed(format!(
             "qemu-img info on {} printed no format or virtual-size for {}",
             host.label(),
@@ -116,34 +110,9 @@ fn virtual_size(host: &mut Host, disk: &Location) -> Result<ImageSize> {
     })
 }
 
-/// The top-level `format` and `virtual-size` of `qemu-img info --output=json`
-/// (newer qemu also lists child nodes with sizes of their own).
-pub fn parse_info(json: &str) -> Option<ImageSize> {
-    let v: serde_json::Value = serde_json::from_str(json).ok()?;
-    Some(ImageSize {
-        format: v.get("format")?.as_str()?.to_string(),
-        bytes: v.get("virtual-size")?.as_u64()?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn info_reads_the_top_level_size_not_the_child_nodes() {
-        let json = r#"{"children":[{"name":"file","info":{"children":[],
-            "virtual-size":197120,"format":"file"}}],
-            "virtual-size":1073741824,"filename":"/x","format":"qcow2"}"#;
-        assert_eq!(
-            parse_info(json),
-            Some(ImageSize {
-                format: "qcow2".into(),
-                bytes: 1 << 30
-            })
-        );
-        assert_eq!(parse_info("not json"), None);
-    }
 
     #[test]
     fn missing_disks_are_named() {
@@ -157,6 +126,6 @@ mod tests {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, vec![0u8; 3 << 20]).unwrap();
         let s = virtual_size(&mut Host::local(), &loc).unwrap();
-        assert_eq!((s.format.as_str(), s.bytes), ("raw", 3 << 20));
+        assert_eq!((s.format.as_str(), s.virtual_size), ("raw", 3 << 20));
     }
 }

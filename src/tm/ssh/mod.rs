@@ -2,13 +2,25 @@
 //! datastore and back, keeping sparse files sparse.
 
 pub(crate) mod clone;
+pub(crate) mod copy;
+#[cfg(test)]
+mod copy_tests;
 pub(crate) mod cpds;
+pub(crate) mod export;
+pub(crate) mod hosts;
+pub(crate) mod listing;
+pub(crate) mod live;
 pub(crate) mod ln;
 pub(crate) mod migrate;
 pub(crate) mod monitor;
 pub(crate) mod mv;
 pub(crate) mod mvds;
+pub(crate) mod other;
+pub(crate) mod qemu;
+pub(crate) mod refs;
+pub(crate) mod setup;
 pub(crate) mod snap;
+pub(crate) mod stage;
 
 use crate::dispatch::{ActionSpec, DriverSpec, Kind, Stdout};
 use crate::tm::common;

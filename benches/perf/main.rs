@@ -100,9 +100,9 @@ fn main() {
     let reps: usize = opt("--reps")
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 2 } else { 5 });
-    let out = PathBuf::from(opt("--out").unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/docs").to_string()
-    }));
+    let out = PathBuf::from(
+        opt("--out").unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/docs").to_string()),
+    );
     std::fs::create_dir_all(&out).expect("create the output directory");
     let started = Instant::now();
     let load_before = loadavg();
@@ -166,9 +166,16 @@ fn main() {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         date(),
     );
-    r.write(&out.join("performance.md"), &out.join("performance.png"), &header);
+    r.write(
+        &out.join("performance.md"),
+        &out.join("performance.png"),
+        &header,
+    );
     step("done");
-    println!("one-storage benchmark ({took:.0} s): {}", out.join("performance.md").display());
+    println!(
+        "one-storage benchmark ({took:.0} s): {}",
+        out.join("performance.md").display()
+    );
     print!("{}", r.summary());
 }
 

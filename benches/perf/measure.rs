@@ -188,7 +188,10 @@ impl NftCounter {
         let Some(Some(c)) = COUNTER.get() else {
             return 0;
         };
-        let r = run(tool("nft", &["list", "counter", "inet", &c.table, "lab"]), b"");
+        let r = run(
+            tool("nft", &["list", "counter", "inet", &c.table, "lab"]),
+            b"",
+        );
         r.stdout
             .split_whitespace()
             .skip_while(|w| *w != "bytes")

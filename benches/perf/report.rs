@@ -111,7 +111,11 @@ impl Report {
                 Some(false) => "**missed**",
                 None => "not measured",
             };
-            t.row(vec![x.name.clone(), x.measured.clone(), verdict.to_string()]);
+            t.row(vec![
+                x.name.clone(),
+                x.measured.clone(),
+                verdict.to_string(),
+            ]);
         }
         t.markdown()
     }

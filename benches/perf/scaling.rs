@@ -81,17 +81,20 @@ pub fn monitor(b: &Bench, r: &mut Report) {
             c.arg("100");
             (c, b64(&dump))
         }),
-        ("TM `tm/shared/monitor` (front-end, MONITOR_VM_DISKS)", &|root| {
-            let data = format!(
+        (
+            "TM `tm/shared/monitor` (front-end, MONITOR_VM_DISKS)",
+            &|root| {
+                let data = format!(
                 "<DS_DRIVER_ACTION_DATA><DATASTORE_LOCATION>{}</DATASTORE_LOCATION><DATASTORE><ID>0</ID>\
                  <TEMPLATE><BRIDGE_LIST></BRIDGE_LIST></TEMPLATE></DATASTORE>\
                  <MONITOR_VM_DISKS>1</MONITOR_VM_DISKS></DS_DRIVER_ACTION_DATA>",
                 root.display()
             );
-            let mut c = Command::new(action("tm/shared/monitor"));
-            c.arg("0");
-            (c, b64(&data))
-        }),
+                let mut c = Command::new(action("tm/shared/monitor"));
+                c.arg("0");
+                (c, b64(&data))
+            },
+        ),
         ("TM `tm/ssh/monitor_ds` (as a host runs it)", &|root| {
             let mut c = Command::new(action("tm/ssh/monitor_ds"));
             c.arg(root.join("0"));
@@ -171,7 +174,14 @@ pub fn copy_sizes(b: &Bench, r: &mut Report) {
     if b.quick {
         sizes.truncate(3);
     }
-    let mut t = Table::new(&["size", "data", "method", "median time", "MiB/s of data", "vs baseline"]);
+    let mut t = Table::new(&[
+        "size",
+        "data",
+        "method",
+        "median time",
+        "MiB/s of data",
+        "vs baseline",
+    ]);
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     let mut push = |name: String, x: f64, y: f64| match curves.iter_mut().find(|c| c.0 == name) {
         Some(c) => c.1.push((x, y)),

@@ -159,7 +159,7 @@ fn cases(b: &Bench) -> Vec<TmCase> {
 }
 
 pub fn fixed_cost(b: &Bench, r: &mut Report) {
-    let reps = (b.reps * 3).max(5);
+    let reps = (b.reps * 2).max(5);
     let lab = &b.lab;
     let version = time(reps, || (cmd(&b.bin, &["--version"]), vec![]));
     let wrapper = time(reps, || (lab.frontend_command("/bin/true"), vec![]));

@@ -64,6 +64,8 @@ pub fn run(mut cmd: Command, stdin: &[u8]) -> Run {
         .stdout(fs::File::create(&out_p).expect("stdout file"))
         .stderr(fs::File::create(&err_p).expect("stderr file"));
     let start = Instant::now();
+    // Reaped by wait4 below (for its rusage), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
     let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));

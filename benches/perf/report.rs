@@ -161,7 +161,7 @@ impl Report {
     fn plot(&self, png: &Path) {
         let mut gp = format!(
             "set terminal pngcairo size 1400,560 font 'DejaVu Sans,11'\nset output '{}'\n\
-             set multiplot layout 1,2\nset grid\nset key top left\nset logscale xy\n",
+             set termoption noenhanced\nset multiplot layout 1,2\nset grid\nset key top left\nset logscale xy\n",
             png.display()
         );
         let panels = [

@@ -14,6 +14,9 @@ use crate::{short, unsupported, Bench, TRANSPORTS};
 
 const COUNTS: [usize; 4] = [10, 100, 1_000, 10_000];
 
+/// Builds the command (and its stdin) measuring a datastore at a root.
+type MakeCmd<'a> = dyn Fn(&Path) -> (Command, Vec<u8>) + 'a;
+
 /// `<root>/0/<vm>/disk.0` for `n` VMs (4 KiB of data in a 1 MiB file each)
 /// and `<root>/100/<image>` for `n` images; returns `root`.
 fn datastores(b: &Bench, n: usize) -> PathBuf {
@@ -70,7 +73,7 @@ pub fn monitor(b: &Bench, r: &mut Report) {
     let reps = b.reps.max(3);
     let remotes = &b.env("ssh", crate::tm_support::Transport::Ssh2).remotes;
     let action = |p: &str| remotes.join(p);
-    let kinds: [(&str, &dyn Fn(&Path) -> (Command, Vec<u8>)); 3] = [
+    let kinds: [(&str, &MakeCmd<'_>); 3] = [
         ("DS `datastore/fs/monitor` (df of BASE_PATH)", &|root| {
             let dump = format!(
                 "<DS_DRIVER_ACTION_DATA><DATASTORE><ID>100</ID><DS_MAD>fs</DS_MAD><TM_MAD>ssh</TM_MAD>\
@@ -183,6 +186,8 @@ pub fn copy_sizes(b: &Bench, r: &mut Report) {
         "vs baseline",
     ]);
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    // (transport, data bytes, dense?) -> clone seconds, to compare equal data.
+    let mut by_data: Vec<(&str, u64, bool, f64)> = Vec::new();
     let mut push = |name: String, x: f64, y: f64| match curves.iter_mut().find(|c| c.0 == name) {
         Some(c) => c.1.push((x, y)),
         None => curves.push((name, vec![(x, y)])),
@@ -248,6 +253,7 @@ pub fn copy_sizes(b: &Bench, r: &mut Report) {
                         let m = median(&v);
                         row(&mut t, format!("`tm/ssh/clone` over {}", short(tr)), m);
                         push(format!("tm/ssh/clone {}, {density}", short(tr)), x, m);
+                        by_data.push((short(tr), data, data == size, m));
                     }
                     Err(e) => r.note(format!("not measured: {e}")),
                 }
@@ -257,6 +263,35 @@ pub fn copy_sizes(b: &Bench, r: &mut Report) {
     }
     r.text("Copy time against image size, front-end to lab1 (the right-hand plot):");
     r.table(&t);
+    // Sparse: the same data in a 16 times larger file must not take longer.
+    let mut worst: Option<(f64, String)> = None;
+    for (tr, data, dense, secs) in &by_data {
+        if *dense {
+            continue;
+        }
+        if let Some((.., d)) = by_data.iter().find(|x| x.0 == *tr && x.1 == *data && x.2) {
+            let rel = secs / d;
+            if worst.as_ref().is_none_or(|w| rel > w.0) {
+                worst = Some((
+                    rel,
+                    format!(
+                        "{} in a {} file vs dense, over {tr}",
+                        mib(*data),
+                        mib(data * 16)
+                    ),
+                ));
+            }
+        }
+    }
+    r.target(
+        "sparse copy time follows allocated bytes, not apparent size",
+        worst
+            .as_ref()
+            .map_or("tm/ssh/clone not measured".into(), |(rel, what)| {
+                format!("worst {rel:.2}x the time of the same data dense ({what})")
+            }),
+        worst.map(|(rel, _)| rel <= 1.25),
+    );
     for (name, points) in curves {
         r.curve(1, &name, points);
     }

@@ -333,6 +333,21 @@ pub fn throughput(b: &Bench, r: &mut Report) {
                     c,
                 );
             }
+            // A dense copy also writes every byte on lab1: the same stream
+            // into a file shows what that write costs on these 2 cores.
+            if !sparse && img.format == "raw" {
+                let to_file = format!(
+                    "cd {dir} && ssh lab1 'mkdir -p {dst} && cat > {dst}/cat.out' < {}",
+                    data_files.join(" ")
+                );
+                let f =
+                    measure(b, reps, &clean, &mut || Ok(run_ok(sh(&to_file), b"").secs)).unwrap();
+                row(
+                    &mut t,
+                    "baseline `ssh lab1 'cat > file' < file` (also writes on lab1)".into(),
+                    &f,
+                );
+            }
             let case = clone_case(b, img, if from == From::Frontend { "fe" } else { "lab2" });
             for tr in TRANSPORTS {
                 match measure(b, reps, &clean, &mut || case.run_once(b, tr)) {
@@ -354,10 +369,10 @@ pub fn throughput(b: &Bench, r: &mut Report) {
         "3. Copy throughput",
         &format!(
             "Images: {}. \"From lab2\" is a host-to-host copy: the front-end tells lab2 to push \
-             to lab1. Bytes on the wire are counted by the hosts' sshds (`Transferred: sent N, \
-             received M bytes`, logged by sshd when a connection closes, LogLevel VERBOSE): SSH \
-             packet bytes both ways over every connection of the step, summed over the hosts, so \
-             the figure includes encryption overhead but not TCP headers. MiB/s is allocated \
+             to lab1. Bytes on the wire are counted by the kernel: an nftables \
+             counter (input hook) on every packet to or from the labs' sshd ports, both \
+             directions, IP and TCP headers and SSH encryption included; other loopback \
+             traffic on the machine is not counted. MiB/s is allocated \
              data over time. Files are in the page cache for every method alike.",
             imgs.iter()
                 .map(|i| format!(

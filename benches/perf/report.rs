@@ -131,6 +131,9 @@ impl Report {
                 let _ = writeln!(s, "- {n}");
             }
         }
+        s += "\nWhy the missed targets are missed, the profiles behind it and what was \
+              tried: [performance-analysis.md](performance-analysis.md) (written by hand from \
+              a run of this benchmark).\n";
         let _ = write!(
             s,
             "\n![scaling curves]({})\n",

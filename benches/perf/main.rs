@@ -90,6 +90,12 @@ pub fn short(t: Transport) -> &'static str {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes --bench; `cargo test --all-targets` (scripts/test,
+    // CI) runs this binary without it: the benchmark is by hand only.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("benches/perf: not run by cargo test; run it with scripts/bench");
+        return;
+    }
     let opt = |name: &str| {
         args.iter()
             .position(|a| a == name)

@@ -1,0 +1,483 @@
+//! Section 3 (copy throughput and bytes on the wire, front-end to host and
+//! host to host, against `tar -S | ssh tar -xS` and `ssh cat >/dev/null`)
+//! and section 5 (binary size, peak memory of a 4 GiB copy).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::fixed::TmCase;
+use crate::measure::{fe_sh, host_sh, median, run_ok, tool, Wire, GIB, MIB};
+use crate::report::{mib, ratio, s, Report, Table};
+use crate::tm_support::{Disk, Vm};
+use crate::{short, Bench, TRANSPORTS};
+
+/// A test image: its files (relative to the image datastore `1/`), the
+/// first one being what oned names, and its disk format.
+pub struct Image {
+    pub name: &'static str,
+    pub files: Vec<String>,
+    pub format: &'static str,
+    /// Allocated bytes of all files (what must cross the wire).
+    pub allocated: u64,
+    pub apparent: u64,
+}
+
+/// Random data from one shared 64 MiB block (fast to write, incompressible
+/// enough for ssh, which does not compress here anyway).
+pub fn random_block(b: &Bench) -> PathBuf {
+    let p = b.scratch.path().join("random-64m");
+    if !p.exists() {
+        run_ok(
+            tool(
+                "dd",
+                &[
+                    "if=/dev/urandom",
+                    &format!("of={}", p.display()),
+                    "bs=1M",
+                    "count=64",
+                    "status=none",
+                ],
+            ),
+            b"",
+        );
+    }
+    p
+}
+
+/// A file of `apparent` bytes with `data` bytes of random data spread in 64
+/// MiB extents over it (dense when data == apparent).
+pub fn make_file(b: &Bench, p: &Path, apparent: u64, data: u64) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let block = random_block(b);
+    std::fs::File::create(p).unwrap().set_len(apparent).unwrap();
+    let extents = data.div_ceil(64 * MIB).max(1);
+    let stride = apparent / extents;
+    for i in 0..extents {
+        let n = (data - i * 64 * MIB).min(64 * MIB);
+        run_ok(
+            tool(
+                "dd",
+                &[
+                    &format!("if={}", block.display()),
+                    &format!("of={}", p.display()),
+                    "bs=1M",
+                    &format!("count={}", n / MIB),
+                    &format!("seek={}", i * stride / MIB),
+                    "conv=notrunc",
+                    "status=none",
+                ],
+            ),
+            b"",
+        );
+    }
+}
+
+/// Allocated bytes of a regular file (0 for links and directories).
+pub fn allocated(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p)
+        .map(|m| if m.is_file() { m.blocks() * 512 } else { 0 })
+        .unwrap_or(0)
+}
+
+/// The three images of section 3, in `<ds_root>/1` on the front-end.
+fn images(b: &Bench) -> Vec<Image> {
+    let dir = b.lab.ds_root().join("1");
+    let p = |n: &str| dir.join(n);
+    make_file(b, &p("sparse"), 4 * GIB, 256 * MIB);
+    make_file(b, &p("dense"), GIB, GIB);
+    // qcow2 in the datastore's snapshot layout: `chain -> chain.snap/1`, an
+    // overlay (64 MiB of data) on `chain.snap/0` (1 GiB virtual, 128 MiB).
+    let snap = p("chain.snap");
+    let _ = std::fs::remove_dir_all(&snap);
+    std::fs::create_dir_all(&snap).unwrap();
+    make_file(b, &p("base.raw"), GIB, 128 * MIB);
+    let (base, top) = (snap.join("0"), snap.join("1"));
+    run_ok(
+        qemu_img(&["convert", "-O", "qcow2"], &[&p("base.raw"), &base]),
+        b"",
+    );
+    let _ = std::fs::remove_file(p("base.raw"));
+    run_ok(
+        qemu_img(
+            &["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"],
+            &[&base, &top],
+        ),
+        b"",
+    );
+    run_ok(
+        tool(
+            "qemu-io",
+            &["-c", "write -P 0x5a 256M 64M", &top.display().to_string()],
+        ),
+        b"",
+    );
+    std::os::unix::fs::symlink(".", snap.join("chain.snap")).unwrap();
+    let _ = std::fs::remove_file(p("chain"));
+    std::os::unix::fs::symlink("chain.snap/1", p("chain")).unwrap();
+    let image = |name, files: Vec<&str>, format| {
+        let files: Vec<String> = files.into_iter().map(String::from).collect();
+        let allocated = files.iter().map(|f| allocated(&p(f))).sum();
+        let apparent = files
+            .iter()
+            .map(|f| {
+                std::fs::symlink_metadata(p(f))
+                    .map(|m| if m.is_file() { m.len() } else { 0 })
+                    .unwrap_or(0)
+            })
+            .sum();
+        Image {
+            name,
+            files,
+            format,
+            allocated,
+            apparent,
+        }
+    };
+    vec![
+        image("(a) 4 GiB raw, 256 MiB of data", vec!["sparse"], "raw"),
+        image("(b) 1 GiB raw, random data", vec!["dense"], "raw"),
+        image(
+            "(c) qcow2 chain (chain -> chain.snap/1 on chain.snap/0)",
+            vec![
+                "chain",
+                "chain.snap/1",
+                "chain.snap/0",
+                "chain.snap/chain.snap",
+            ],
+            "qcow2",
+        ),
+    ]
+}
+
+fn qemu_img(args: &[&str], paths: &[&Path]) -> Command {
+    let mut c = Command::new("qemu-img");
+    c.args(args).args(paths);
+    c
+}
+
+/// Where a copy starts: the front-end, or lab2 (a host pushing to lab1).
+#[derive(Clone, Copy, PartialEq)]
+enum From {
+    Frontend,
+    Lab2,
+}
+
+/// One measured way of copying: median seconds, bytes on the wire.
+struct Figure {
+    secs: f64,
+    bytes: u64,
+}
+
+/// Runs `once` `reps` times (each after `clean`), counting the lab's sshd
+/// bytes; None when `once` reports the step cannot run here.
+fn measure(
+    b: &Bench,
+    reps: usize,
+    clean: &dyn Fn(),
+    once: &mut dyn FnMut() -> Result<f64, String>,
+) -> Result<Figure, String> {
+    let mut times = Vec::new();
+    let mut bytes = Vec::new();
+    for _ in 0..reps {
+        clean();
+        let wire = Wire::start(&b.lab);
+        times.push(once()?);
+        bytes.push(wire.stop().bytes as f64);
+    }
+    clean();
+    Ok(Figure {
+        secs: median(&times),
+        bytes: median(&bytes) as u64,
+    })
+}
+
+/// The destination directory on lab1 for baselines and clones.
+fn dst_dir(b: &Bench) -> PathBuf {
+    b.lab.ds_root().join("0/7")
+}
+
+pub fn clean_dst(b: &Bench) {
+    let d = b.lab.host_path("lab1", &dst_dir(b));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The clone action for `img` from `from` to lab1.
+pub fn clone_case(b: &Bench, img: &Image, from: &str) -> TmCase {
+    let src = format!(
+        "{from}:{}",
+        Bench::path(&b.lab, &format!("1/{}", img.files[0]))
+    );
+    let dst = format!("lab1:{}", dst_dir(b).join("disk.0").display());
+    let disk = Disk::new(0)
+        .attr("FORMAT", img.format)
+        .attr("SIZE", &(img.apparent / MIB).to_string());
+    for t in TRANSPORTS {
+        let vm = Vm::new(7).disk(disk.clone()).on("lab1", 0);
+        b.env("ssh", t).set_vm(7, &vm.xml());
+    }
+    TmCase {
+        driver: "ssh",
+        action: "clone",
+        args: vec![src, dst, "7".into(), "1".into()],
+        prep: Box::new(clean_dst),
+        peak: (img.apparent >= 4 * GIB).then(|| {
+            format!(
+                "`tm/ssh/clone` {from} → lab1, {} apparent, {} allocated",
+                mib(img.apparent),
+                mib(img.allocated)
+            )
+        }),
+    }
+}
+
+/// Puts the image files on lab2 too (same path), for host-to-host copies.
+fn place_on_lab2(b: &Bench, img: &Image) {
+    for f in &img.files {
+        let src = b.lab.ds_root().join("1").join(f);
+        let dst = b.lab.host_path("lab2", &src);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        if std::fs::symlink_metadata(&dst).is_ok() {
+            continue;
+        }
+        run_ok(
+            tool(
+                "cp",
+                &[Path::new("-a"), Path::new("--sparse=always"), &src, &dst],
+            ),
+            b"",
+        );
+    }
+}
+
+pub fn throughput(b: &Bench, r: &mut Report) {
+    let reps = b.reps.clamp(1, 3);
+    let imgs = images(b);
+    let mut t = Table::new(&[
+        "image",
+        "from",
+        "method",
+        "median time",
+        "MiB/s of allocated data",
+        "bytes on the wire",
+        "time vs tar -S",
+        "time vs ssh cat",
+    ]);
+    let mut dense_ratio: Vec<(String, f64)> = Vec::new();
+    let mut sparse_ok: Vec<(String, f64)> = Vec::new();
+    for img in &imgs {
+        place_on_lab2(b, img);
+        for from in [From::Frontend, From::Lab2] {
+            let who = if from == From::Frontend {
+                "front-end"
+            } else {
+                "lab2"
+            };
+            let dir = Bench::path(&b.lab, "1");
+            let dst = dst_dir(b).display().to_string();
+            let files = img.files.join(" ");
+            let tar = format!(
+                "tar -cSf - -C {dir} {files} | ssh lab1 'mkdir -p {dst} && tar -xSf - -C {dst}'"
+            );
+            let data_files: Vec<&str> = img
+                .files
+                .iter()
+                .map(String::as_str)
+                .filter(|f| {
+                    std::fs::symlink_metadata(b.lab.ds_root().join("1").join(f))
+                        .is_ok_and(|m| m.is_file())
+                })
+                .collect();
+            let cat = format!(
+                "cd {dir} && cat {} | ssh lab1 'cat > /dev/null'",
+                data_files.join(" ")
+            );
+            let sh = |script: &str| match from {
+                From::Frontend => fe_sh(&b.lab, script),
+                From::Lab2 => host_sh(&b.lab, "lab2", script),
+            };
+            let clean = || clean_dst(b);
+            // The 4 GiB of zeros of (a) take ~20 s through `cat`: once, from
+            // the front-end only (host to host it is the same stream).
+            let sparse = img.allocated * 2 < img.apparent;
+            let cat_reps = if sparse { 1 } else { reps };
+            let tar_fig = measure(b, reps, &clean, &mut || Ok(run_ok(sh(&tar), b"").secs)).unwrap();
+            let cat_fig = if sparse && from == From::Lab2 {
+                None
+            } else {
+                measure(b, cat_reps, &clean, &mut || Ok(run_ok(sh(&cat), b"").secs)).ok()
+            };
+            let row = |t: &mut Table, method: String, f: &Figure| {
+                t.row(vec![
+                    img.name.to_string(),
+                    who.to_string(),
+                    method,
+                    s(f.secs),
+                    format!("{:.0}", img.allocated as f64 / MIB as f64 / f.secs),
+                    mib(f.bytes),
+                    ratio(f.secs, tar_fig.secs),
+                    cat_fig
+                        .as_ref()
+                        .map_or("-".into(), |c| ratio(f.secs, c.secs)),
+                ]);
+            };
+            row(
+                &mut t,
+                "baseline `tar -cSf - | ssh lab1 tar -xSf -`".into(),
+                &tar_fig,
+            );
+            if let Some(c) = &cat_fig {
+                row(
+                    &mut t,
+                    "baseline `ssh lab1 'cat > /dev/null' < file`".into(),
+                    c,
+                );
+            }
+            // A dense copy also writes every byte on lab1: the same stream
+            // into a file shows what that write costs on these 2 cores.
+            if !sparse && img.format == "raw" {
+                let to_file = format!(
+                    "cd {dir} && ssh lab1 'mkdir -p {dst} && cat > {dst}/cat.out' < {}",
+                    data_files.join(" ")
+                );
+                let f =
+                    measure(b, reps, &clean, &mut || Ok(run_ok(sh(&to_file), b"").secs)).unwrap();
+                row(
+                    &mut t,
+                    "baseline `ssh lab1 'cat > file' < file` (also writes on lab1)".into(),
+                    &f,
+                );
+            }
+            let case = clone_case(b, img, if from == From::Frontend { "fe" } else { "lab2" });
+            for tr in TRANSPORTS {
+                match measure(b, reps, &clean, &mut || case.run_once(b, tr)) {
+                    Ok(f) => {
+                        row(&mut t, format!("`tm/ssh/clone` over {}", short(tr)), &f);
+                        let what = format!("{} from {who} over {}", img.name, short(tr));
+                        if img.allocated * 2 < img.apparent {
+                            sparse_ok.push((what, f.secs / tar_fig.secs));
+                        } else if let (Some(c), "raw") = (&cat_fig, img.format) {
+                            dense_ratio.push((what, c.secs / f.secs));
+                        }
+                    }
+                    Err(e) => r.note(format!("not measured: {e}")),
+                }
+            }
+        }
+    }
+    r.section(
+        "3. Copy throughput",
+        &format!(
+            "Images: {}. \"From lab2\" is a host-to-host copy: the front-end tells lab2 to push \
+             to lab1. Bytes on the wire are counted by the kernel: an nftables \
+             counter (input hook) on every packet to or from the labs' sshd ports, both \
+             directions, IP and TCP headers and SSH encryption included; other loopback \
+             traffic on the machine is not counted. MiB/s is allocated \
+             data over time. Files are in the page cache for every method alike.",
+            imgs.iter()
+                .map(|i| format!(
+                    "{} ({} allocated of {} apparent)",
+                    i.name,
+                    mib(i.allocated),
+                    mib(i.apparent)
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    );
+    r.table(&t);
+    verdicts(r, &dense_ratio, &sparse_ok);
+}
+
+fn verdicts(r: &mut Report, dense: &[(String, f64)], sparse: &[(String, f64)]) {
+    let worst = |v: &[(String, f64)], lowest: bool| {
+        v.iter()
+            .cloned()
+            .reduce(|a, x| if (x.1 < a.1) == lowest { x } else { a })
+    };
+    match worst(dense, true) {
+        Some((what, f)) => r.target(
+            "dense copy: at least 90% of the `ssh cat` stream",
+            format!("worst {:.0}% ({what})", f * 100.0),
+            Some(f >= 0.9),
+        ),
+        None => r.target(
+            "dense copy: at least 90% of the `ssh cat` stream",
+            "tm/ssh/clone not implemented in this build".into(),
+            None,
+        ),
+    }
+    match worst(sparse, false) {
+        Some((what, f)) => r.target(
+            "sparse copy: at least as fast as `tar -S` over ssh",
+            format!("worst {f:.2}x the tar time ({what})"),
+            Some(f <= 1.0),
+        ),
+        None => r.target(
+            "sparse copy: at least as fast as `tar -S` over ssh",
+            "tm/ssh/clone not implemented in this build".into(),
+            None,
+        ),
+    }
+}
+
+/// Copy actions for section 2 (connections per action).
+pub fn count_cases(b: &Bench) -> Vec<TmCase> {
+    let small = b.lab.ds_root().join("1/small");
+    make_file(b, &small, 64 * MIB, MIB);
+    let img = Image {
+        name: "small",
+        files: vec!["small".into()],
+        format: "raw",
+        allocated: MIB,
+        apparent: 64 * MIB,
+    };
+    place_on_lab2(b, &img);
+    vec![clone_case(b, &img, "fe"), clone_case(b, &img, "lab2")]
+}
+
+/// Section 5: binary size and peak memory of 4 GiB copies.
+pub fn footprint(b: &Bench, r: &mut Report) {
+    let size = std::fs::metadata(&b.bin).map(|m| m.len()).unwrap_or(0);
+    let file = run_ok(tool("file", &[&b.bin]), b"").stdout;
+    let stripped = file.contains(", stripped");
+    let mut t = Table::new(&["what", "value"]);
+    t.row(vec![
+        format!(
+            "binary size (release{})",
+            if stripped {
+                ", stripped"
+            } else {
+                ", NOT stripped"
+            }
+        ),
+        mib(size),
+    ]);
+    let mut peak: Option<u64> = None;
+    let mut seen: Vec<(String, u64, f64)> = Vec::new();
+    for (what, rss, secs) in b.peaks.borrow().iter() {
+        match seen.iter_mut().find(|x| x.0 == *what) {
+            Some(x) => x.1 = x.1.max(*rss),
+            None => seen.push((what.clone(), *rss, *secs)),
+        }
+    }
+    for (what, rss, secs) in seen {
+        t.row(vec![
+            format!("peak RSS of {what} (a {} run)", s(secs)),
+            mib(rss),
+        ]);
+        peak = Some(peak.unwrap_or(0).max(rss));
+    }
+    r.section(
+        "5. Binary size and peak memory",
+        "Peak RSS is `ru_maxrss` from wait4 on the action's process: the largest resident set of \
+         the action and of the children it waited for (the system ssh client, qemu-img), on the \
+         front-end.",
+    );
+    r.table(&t);
+    r.target(
+        "peak memory of a 4 GiB copy bounded (streaming)",
+        peak.map_or("tm/ssh/clone not implemented in this build".into(), mib),
+        peak.map(|p| p < 64 * MIB),
+    );
+}

@@ -33,14 +33,14 @@ pub struct ImageInfo {
 pub fn info_cmd(path: &str) -> Cmd {
     tools::QEMU_IMG
         .cmd()
-        .args(["info", "-U", "--output=json", path])
+        .args(["info", "-U", "--output=json", "--", path])
 }
 
 /// The same for the whole backing chain (`--backing-chain`: a JSON array).
 pub fn chain_cmd(path: &str) -> Cmd {
     tools::QEMU_IMG
         .cmd()
-        .args(["info", "-U", "--output=json", "--backing-chain", path])
+        .args(["info", "-U", "--output=json", "--backing-chain", "--", path])
 }
 
 impl ImageInfo {

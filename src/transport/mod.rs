@@ -197,6 +197,7 @@ impl Host {
 /// is reported.
 pub fn pipe(from: &mut Host, from_cmd: &Cmd, to: &mut Host, to_cmd: &Cmd) -> Result<()> {
     let (mut r, mut w) = std::io::pipe().map_err(|e| Error::io("creating a pipe", e))?;
+    local::widen_pipe(&w);
     std::thread::scope(|s| {
         let producer = s.spawn(move || {
             let res = from.run_io(

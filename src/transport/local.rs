@@ -227,11 +227,17 @@ mod throughput {
     #[test]
     #[ignore]
     fn local_pipe_throughput() {
+        let file = "/var/tmp/ost-1g.bin";
+        if !std::path::Path::new(file).exists() {
+            Host::local()
+                .run(&Cmd::shell(format!("head -c 1G /dev/urandom > {file}")))
+                .unwrap();
+        }
         let (mut a, mut b) = (Host::local(), Host::local());
         let t = std::time::Instant::now();
         pipe(
             &mut a,
-            &Cmd::new("cat").arg("/var/tmp/ost-1g.bin"),
+            &Cmd::new("cat").arg(file),
             &mut b,
             &Cmd::shell("cat > /dev/null"),
         )

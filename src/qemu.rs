@@ -168,37 +168,4 @@ mod tests {
         };
         assert_eq!(i.reported_format(), "raw");
     }
-
-    #[test]
-    fn a_real_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let (base, top) = (dir.path().join("base"), dir.path().join("top"));
-        let ok = |args: &[&str]| {
-            assert!(std::process::Command::new("qemu-img")
-                .args(args)
-                .status()
-                .unwrap()
-                .success())
-        };
-        ok(&["create", "-q", "-f", "raw", base.to_str().unwrap(), "3M"]);
-        ok(&[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-F",
-            "raw",
-            "-b",
-            "base",
-            top.to_str().unwrap(),
-        ]);
-        let out = crate::transport::Host::local()
-            .run_stdout(&chain_cmd(top.to_str().unwrap()))
-            .unwrap();
-        let chain = parse_chain(&out).unwrap();
-        let names: Vec<&str> = chain.iter().map(|i| i.filename.as_str()).collect();
-        assert_eq!(names, vec![top.to_str().unwrap(), base.to_str().unwrap()]);
-        assert_eq!(chain[0].backing_file(), Some(base.to_str().unwrap()));
-        assert_eq!(chain[1].format, "raw");
-    }
 }

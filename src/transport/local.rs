@@ -45,8 +45,14 @@ impl Transport for Local {
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
         c.process_group(0);
         let mut child = c.spawn().map_err(|e| {
+            let hint = match crate::tools::package_of(cmd.program()) {
+                Some(p) if e.kind() == std::io::ErrorKind::NotFound => {
+                    format!(" (install the {p} package)")
+                }
+                _ => String::new(),
+            };
             Error::io(
-                format!("cannot run '{}' on the front-end", cmd.program()),
+                format!("cannot run '{}' on the front-end{hint}", cmd.program()),
                 e,
             )
         })?;
@@ -205,6 +211,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sink, b"HELLO");
+    }
+
+    #[test]
+    fn a_missing_known_tool_names_its_package() {
+        let mut h = Host::local();
+        let e = h
+            .output(&Cmd::new("qemu-img").env("PATH", "/nonexistent"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "cannot run 'qemu-img' on the front-end (install the qemu-utils package)"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

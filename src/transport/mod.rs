@@ -370,16 +370,16 @@ impl Hosts {
             self.get(n)?;
         }
         let Hosts { hosts, local, .. } = self;
-        let mut pick = |n: Option<&str>| -> *mut Host {
-            match n {
-                None => local as *mut Host,
-                Some(n) => hosts.get_mut(n).expect("connected above") as *mut Host,
-            }
+        let pair = match (a, b) {
+            (None, Some(n)) => hosts.get_mut(n).map(|h| (local, h)),
+            (Some(n), None) => hosts.get_mut(n).map(|h| (h, local)),
+            (Some(x), Some(y)) => match hosts.get_disjoint_mut([x, y]) {
+                [Some(p), Some(q)] => Some((p, q)),
+                _ => None,
+            },
+            (None, None) => None,
         };
-        let (pa, pb) = (pick(a), pick(b));
-        // SAFETY: `a != b`, so the two pointers name different entries (or the
-        // local host and one entry); both borrows come from `&mut self`.
-        Ok(unsafe { (&mut *pa, &mut *pb) })
+        Ok(pair.expect("both hosts connected above and different"))
     }
 
     /// The front-end when `name` is `None`, else the remote host.

@@ -206,8 +206,8 @@ fn streams_data_both_ways_at_once(kind: TransportKind) {
     h.run_io(
         &Cmd::new("cat"),
         Io {
-            stdin: Some(&mut input),
-            stdout: Some(&mut echoed),
+            stdin: Some((&mut input).into()),
+            stdout: Some((&mut echoed).into()),
         },
     )
     .unwrap();
@@ -226,7 +226,7 @@ fn streams_data_both_ways_at_once(kind: TransportKind) {
             .arg("sh")
             .arg(blob.to_str().unwrap()),
         Io {
-            stdin: Some(&mut input),
+            stdin: Some((&mut input).into()),
             stdout: None,
         },
     )
@@ -247,7 +247,7 @@ fn streams_data_both_ways_at_once(kind: TransportKind) {
         &Cmd::new("cat").arg(blob.to_str().unwrap()),
         Io {
             stdin: None,
-            stdout: Some(&mut back),
+            stdout: Some((&mut back).into()),
         },
     )
     .unwrap();
@@ -261,7 +261,7 @@ fn streams_data_both_ways_at_once(kind: TransportKind) {
             .arg("sh")
             .arg(closed.to_str().unwrap()),
         Io {
-            stdin: Some(&mut input),
+            stdin: Some((&mut input).into()),
             stdout: None,
         },
     )
@@ -299,7 +299,7 @@ impl OutputIo for one_storage::transport::Host {
         match self.run_io(
             cmd,
             Io {
-                stdin: Some(input),
+                stdin: Some(input.into()),
                 stdout: None,
             },
         ) {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{Io, Output, Status, Transport};
+use super::{Input, Io, Output, Sink, Status, Transport};
 use crate::command::Cmd;
 use crate::error::{Error, Result};
 
@@ -37,12 +37,21 @@ impl Transport for Local {
         if let Some(d) = cmd.get_cwd() {
             c.current_dir(d);
         }
-        c.stdin(if io.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let Io { stdin, stdout } = io;
+        // A pipe goes to the child as is; a reader or writer is copied by a thread.
+        let (stdin, child_stdin) = match stdin {
+            None => (None, Stdio::null()),
+            Some(Input::Pipe(p)) => (None, Stdio::from(p)),
+            Some(Input::Reader(r)) => (Some(r), Stdio::piped()),
+        };
+        let (stdout, child_stdout) = match stdout {
+            Some(Sink::Pipe(p)) => (None, Stdio::from(p)),
+            Some(Sink::Writer(w)) => (Some(w), Stdio::piped()),
+            None => (None, Stdio::piped()),
+        };
+        c.stdin(child_stdin)
+            .stdout(child_stdout)
+            .stderr(Stdio::piped());
         c.process_group(0);
         let mut child = c.spawn().map_err(|e| {
             let hint = match crate::tools::package_of(cmd.program()) {
@@ -56,13 +65,15 @@ impl Transport for Local {
                 e,
             )
         })?;
+        // Our copies of pipes handed to the child: the far end must see EOF
+        // when the child exits, not when this function returns.
+        drop(c);
         let pid = child.id() as i32;
         let deadline = cmd.get_timeout().unwrap_or(self.timeout);
 
         let child_in = child.stdin.take();
-        let mut child_out = child.stdout.take().expect("piped");
+        let child_out = child.stdout.take();
         let mut child_err = child.stderr.take().expect("piped");
-        let Io { stdin, stdout } = io;
 
         std::thread::scope(|s| -> Result<Output> {
             let feeder = s.spawn(move || -> std::io::Result<()> {
@@ -80,15 +91,17 @@ impl Transport for Local {
             });
             let reader = s.spawn(move || -> std::io::Result<Vec<u8>> {
                 let mut buf = Vec::new();
-                match stdout {
-                    Some(w) => {
-                        widen_pipe(&child_out);
-                        copy_large(&mut child_out, w)?;
+                match (stdout, child_out) {
+                    (Some(w), Some(mut out)) => {
+                        widen_pipe(&out);
+                        copy_large(&mut out, w)?;
                         w.flush()?;
                     }
-                    None => {
-                        child_out.read_to_end(&mut buf)?;
+                    (None, Some(mut out)) => {
+                        out.read_to_end(&mut buf)?;
                     }
+                    // The child writes into a pipe of the caller's.
+                    (_, None) => {}
                 }
                 Ok(buf)
             });
@@ -205,8 +218,8 @@ mod tests {
         h.run_io(
             &Cmd::new("tr").arg("a-z").arg("A-Z"),
             Io {
-                stdin: Some(&mut input),
-                stdout: Some(&mut sink),
+                stdin: Some((&mut input).into()),
+                stdout: Some((&mut sink).into()),
             },
         )
         .unwrap();

@@ -66,12 +66,62 @@ impl Output {
     }
 }
 
-/// Streams for one command: `stdin` is copied to the command and closed;
+/// Streams for one command: `stdin` is fed to the command and closed;
 /// `stdout`, when given, receives the command's output instead of capturing it.
 #[derive(Default)]
 pub struct Io<'a> {
-    pub stdin: Option<&'a mut (dyn Read + Send)>,
-    pub stdout: Option<&'a mut (dyn Write + Send)>,
+    pub stdin: Option<Input<'a>>,
+    pub stdout: Option<Sink<'a>>,
+}
+
+/// Where a command's input comes from.
+pub enum Input<'a> {
+    /// Read by this process and written to the command.
+    Reader(&'a mut (dyn Read + Send)),
+    /// A pipe: a local process (a command on the front-end, the system ssh
+    /// client) gets it as its stdin, so the data never passes through this
+    /// process; other transports read it.
+    Pipe(std::io::PipeReader),
+}
+
+/// Where a command's output goes.
+pub enum Sink<'a> {
+    /// Read by this process and written here.
+    Writer(&'a mut (dyn Write + Send)),
+    /// A pipe a local process gets as its stdout (see [`Input::Pipe`]).
+    Pipe(std::io::PipeWriter),
+}
+
+impl<'a, R: Read + Send> From<&'a mut R> for Input<'a> {
+    fn from(r: &'a mut R) -> Input<'a> {
+        Input::Reader(r)
+    }
+}
+
+impl<'a, W: Write + Send> From<&'a mut W> for Sink<'a> {
+    fn from(w: &'a mut W) -> Sink<'a> {
+        Sink::Writer(w)
+    }
+}
+
+impl Input<'_> {
+    /// The input as a reader, for transports that copy it themselves.
+    pub fn reader(&mut self) -> &mut (dyn Read + Send) {
+        match self {
+            Input::Reader(r) => *r,
+            Input::Pipe(p) => p,
+        }
+    }
+}
+
+impl Sink<'_> {
+    /// The output as a writer, for transports that copy it themselves.
+    pub fn writer(&mut self) -> &mut (dyn Write + Send) {
+        match self {
+            Sink::Writer(w) => *w,
+            Sink::Pipe(p) => p,
+        }
+    }
 }
 
 /// A way to run commands somewhere. Implementations: [`local::Local`],
@@ -194,30 +244,29 @@ impl Host {
 /// Streams `from_cmd`'s stdout on `from` into `to_cmd`'s stdin on `to`, and
 /// fails unless both ends succeed (the far end of a pipe counts too). When
 /// the producer fails, the consumer's error is secondary and the producer's
-/// is reported.
+/// is reported. The two ends share one pipe: a process on the front-end
+/// (tar, the system ssh client) holds its end directly, so the bytes cross
+/// this process only where an in-process transport must encrypt them.
 pub fn pipe(from: &mut Host, from_cmd: &Cmd, to: &mut Host, to_cmd: &Cmd) -> Result<()> {
-    let (mut r, mut w) = std::io::pipe().map_err(|e| Error::io("creating a pipe", e))?;
+    let (r, w) = std::io::pipe().map_err(|e| Error::io("creating a pipe", e))?;
     local::widen_pipe(&w);
     std::thread::scope(|s| {
         let producer = s.spawn(move || {
-            let res = from.run_io(
+            from.run_io(
                 from_cmd,
                 Io {
                     stdin: None,
-                    stdout: Some(&mut w),
+                    stdout: Some(Sink::Pipe(w)),
                 },
-            );
-            drop(w);
-            res
+            )
         });
         let consumed = to.run_io(
             to_cmd,
             Io {
-                stdin: Some(&mut r),
+                stdin: Some(Input::Pipe(r)),
                 stdout: None,
             },
         );
-        drop(r);
         let produced = producer.join().expect("producer thread");
         produced?;
         consumed?;

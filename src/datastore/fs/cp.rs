@@ -113,7 +113,7 @@ fn write(host: &mut Host, a: &CpArgs, pipe: &mut Pipeline, tmp: &Path) -> Result
         host.run_io(
             &dd_cmd(a, tmp),
             Io {
-                stdin: Some(pipe),
+                stdin: Some(pipe.into()),
                 stdout: None,
             },
         )

@@ -104,7 +104,7 @@ fn send(host: &mut Host, iso: &Path, dst: &Location) -> Result<()> {
     let mut file = std::fs::File::open(iso).context(|| format!("cannot read {}", iso.display()))?;
     let cmd = receive_script(dst, &super::temp_path(dst));
     let io = Io {
-        stdin: Some(&mut file),
+        stdin: Some((&mut file).into()),
         stdout: None,
     };
     host.run_io(&cmd, io)

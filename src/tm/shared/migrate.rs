@@ -214,7 +214,7 @@ fn run_other(ctx: &mut TmCtx, inv: &Invocation, hook: Hook, tm: &str, b64: &str)
     let out = ctx.hosts.local().run_io(
         &cmd,
         Io {
-            stdin: Some(&mut input),
+            stdin: Some((&mut input).into()),
             stdout: None,
         },
     )?;

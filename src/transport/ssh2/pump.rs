@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use ::ssh2::{BlockDirections, Channel, ErrorCode, Session};
 
 use crate::error::Error;
-use crate::transport::{Io, Output};
+use crate::transport::{Input, Io, Output, Sink};
 
 /// Our receive window, as OpenSSH's. Larger ones measured slower: libssh2
 /// then queues thousands of packets and scans the queue on every read.
@@ -152,10 +152,13 @@ pub(in crate::transport) fn run(
     {
         return Ok(Pump::timed_out(timeout, Vec::new(), Vec::new(), false));
     }
-    let Io { stdin, stdout } = io;
+    let Io {
+        mut stdin,
+        mut stdout,
+    } = io;
     std::thread::scope(|scope| {
         let mut feed = None;
-        if let Some(src) = stdin {
+        if let Some(src) = stdin.as_mut().map(Input::reader) {
             let local = |e| Failure::Local(Error::io("cannot set up the input stream", e));
             let (wake, wake_tx) = UnixStream::pair().map_err(local)?;
             wake.set_nonblocking(true).map_err(local)?;
@@ -179,7 +182,7 @@ pub(in crate::transport) fn run(
             poller,
             feed,
             eof_sent: false,
-            sink: stdout,
+            sink: stdout.as_mut().map(Sink::writer),
             stdout: Vec::new(),
             stderr: Vec::new(),
             out_done: false,

@@ -104,6 +104,7 @@ both_transports!(
     new_host_keys_are_recorded_and_changed_ones_refused,
     an_unreachable_host_fails_within_the_connect_timeout,
     a_refused_login_says_what_was_tried,
+    hosts_of_one_action_are_connected_at_the_same_time,
 );
 
 fn runs_commands_over_one_connection(kind: TransportKind) {
@@ -461,6 +462,47 @@ fn an_unreachable_host_fails_within_the_connect_timeout(kind: TransportKind) {
     assert!(matches!(e, Error::Ssh(_)), "{e:?}");
     assert!(msg.contains("dead"), "{msg}");
     assert!(msg.contains("Connection refused"), "{msg}");
+}
+
+fn hosts_of_one_action_are_connected_at_the_same_time(kind: TransportKind) {
+    let c = Client::new(2);
+    // Two hosts that accept TCP and never speak SSH: each login gives up
+    // after ConnectTimeout (2 s); one after the other would take 4 s.
+    let silent: Vec<_> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let mut extra = String::new();
+    for (i, l) in silent.iter().enumerate() {
+        let port = l.local_addr().unwrap().port();
+        extra +=
+            &format!("Host silent{i}\n  HostName 127.0.0.1\n  Port {port}\n  ConnectTimeout 2\n");
+    }
+    c.write_config(&extra);
+    let mut hosts = c.hosts(kind);
+    let start = Instant::now();
+    let e = hosts
+        .connect_all(&[Some("silent0"), None, Some("silent1")])
+        .unwrap_err();
+    let took = start.elapsed();
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert!(
+        took < Duration::from_millis(3800),
+        "not in parallel: {took:?}"
+    );
+    assert!(
+        e.to_string().contains("silent0"),
+        "the first host's error: {e}"
+    );
+
+    c.lab.reset_counts();
+    hosts
+        .connect_all(&[Some("lab1"), Some("lab2"), Some("lab1")])
+        .unwrap();
+    let (a, b) = hosts.pair(Some("lab2"), Some("lab1")).unwrap();
+    assert_eq!(a.run_stdout(&Cmd::new("echo").arg("a")).unwrap(), "a");
+    assert_eq!(b.run_stdout(&Cmd::new("echo").arg("b")).unwrap(), "b");
+    assert_eq!(c.lab.ssh_connections("lab1"), 1);
+    assert_eq!(c.lab.ssh_connections("lab2"), 1);
 }
 
 fn a_refused_login_says_what_was_tried(kind: TransportKind) {

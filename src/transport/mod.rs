@@ -396,14 +396,51 @@ impl Hosts {
     pub fn get(&mut self, name: &str) -> Result<&mut Host> {
         check_host_name(name)?;
         if !self.hosts.contains_key(name) {
-            let t: Box<dyn Transport> = match self.settings.kind {
-                TransportKind::Ssh2 => Box::new(ssh2::Ssh2::connect(name, &self.settings)?),
-                TransportKind::Cli => Box::new(sshcli::SshCli::connect(name, &self.settings)?),
-            };
+            let t = connect(name, &self.settings)?;
             self.hosts
                 .insert(name.to_string(), Host::new(Some(name.to_string()), t));
         }
         Ok(self.hosts.get_mut(name).expect("inserted above"))
+    }
+
+    /// Connects to every host of `names` not connected yet, at the same time:
+    /// an action that will touch two hosts waits for one handshake, not two.
+    /// The first failure in the order of `names` is reported.
+    pub fn connect_all(&mut self, names: &[Option<&str>]) -> Result<()> {
+        let mut todo: Vec<&str> = Vec::new();
+        for n in names.iter().flatten() {
+            check_host_name(n)?;
+            if !self.hosts.contains_key(*n) && !todo.contains(n) {
+                todo.push(n);
+            }
+        }
+        if todo.len() < 2 {
+            return todo.into_iter().try_for_each(|n| self.get(n).map(drop));
+        }
+        let settings = &self.settings;
+        let connected: Vec<Result<Box<dyn Transport>>> = std::thread::scope(|s| {
+            let started: Vec<_> = todo
+                .iter()
+                .map(|n| s.spawn(move || connect(n, settings)))
+                .collect();
+            started
+                .into_iter()
+                .map(|t| t.join().expect("connecting thread"))
+                .collect()
+        });
+        let mut first_error = None;
+        for (n, t) in todo.into_iter().zip(connected) {
+            match t {
+                Ok(t) => {
+                    self.hosts
+                        .insert(n.to_string(), Host::new(Some(n.to_string()), t));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Two different hosts at once (front-end = `None`), e.g. both ends of a
@@ -415,9 +452,7 @@ impl Hosts {
                 a.unwrap_or("the front-end")
             )));
         }
-        for n in [a, b].into_iter().flatten() {
-            self.get(n)?;
-        }
+        self.connect_all(&[a, b])?;
         let Hosts { hosts, local, .. } = self;
         let pair = match (a, b) {
             (None, Some(n)) => hosts.get_mut(n).map(|h| (local, h)),
@@ -438,6 +473,14 @@ impl Hosts {
             Some(n) => self.get(n),
         }
     }
+}
+
+/// A new connection to `name` with the configured transport.
+fn connect(name: &str, settings: &SshSettings) -> Result<Box<dyn Transport>> {
+    Ok(match settings.kind {
+        TransportKind::Ssh2 => Box::new(ssh2::Ssh2::connect(name, settings)?),
+        TransportKind::Cli => Box::new(sshcli::SshCli::connect(name, settings)?),
+    })
 }
 
 /// Refuses host names ssh would read as options or that cannot be host names.

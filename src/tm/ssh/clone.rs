@@ -65,6 +65,7 @@ pub fn clone(ctx: &mut TmCtx, a: &CloneArgs) -> Result<()> {
     let snap = format!("{from}.snap");
     let src_dir = a.src.dir();
 
+    ctx.hosts.connect_all(&[sp.as_deref(), dp.as_deref()])?;
     let src_host = ctx.hosts.at(sp.as_deref())?;
     let found = listing::list(src_host, &src_dir, &[from, &snap])?;
     if !found.contains_key(from) {

@@ -54,6 +54,7 @@ pub fn move_dir(ctx: &mut TmCtx, src: &Location, dst: &Location) -> Result<()> {
         return Ok(());
     }
 
+    ctx.hosts.connect_all(&[a.as_deref(), b.as_deref()])?;
     // Same storage? A random file made in hostB's directory, looked for on hostA.
     let probe = if a != b && dir_a == dir_b {
         let hb = ctx.hosts.at(b.as_deref())?;

@@ -65,3 +65,54 @@ fn a_failure_is_an_error_line_not_stdout() {
         "the cause is shown: {line}"
     );
 }
+
+/// On the front-end monitor creates BASE_PATH and measures it in-process:
+/// with `mkdir` and `df` in PATH failing loudly, it still answers.
+#[test]
+fn the_front_end_needs_no_mkdir_or_df() {
+    use std::os::unix::fs::PermissionsExt;
+    let ds = Ds::new();
+    let bin = ds.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["mkdir", "df"] {
+        let p = bin.join(tool);
+        std::fs::write(
+            &p,
+            format!("#!/bin/sh\necho '{tool} was run' >&2\nexit 99\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut cmd = std::process::Command::new(ds.action("monitor"));
+    cmd.env("PATH", &bin);
+    let out = ds.run_cmd(cmd, "100", &ds.dump()).ok().to_string();
+    assert!(ds.base.is_dir(), "monitor creates BASE_PATH");
+    let (used, free, total) = df(&ds.base);
+    assert!(out.starts_with("USED_MB="), "{out}");
+    assert!(
+        out.contains(&format!("TOTAL_MB={total}\n")),
+        "{out} vs df {used} {free} {total}"
+    );
+}
+
+/// BASE_PATH that cannot be a directory: one line naming the path, the
+/// setting and the system's reason.
+#[test]
+fn impossible_base_paths_say_why_on_one_line() {
+    let ds = Ds::new();
+    let file = ds.path("a-file");
+    std::fs::write(&file, "").unwrap();
+    let long = format!("{}/{}", ds.tmp.path().display(), "x".repeat(300));
+    for (base, why) in [
+        (file.display().to_string(), "File exists"),
+        (long, "File name too long"),
+    ] {
+        let d = ds.dump().ds("BASE_PATH", &base);
+        let line = ds
+            .run("monitor", "100", &d)
+            .fails_with("cannot create the datastore directory");
+        assert!(line.contains(&base), "{line}");
+        assert!(line.contains("DATASTORE/BASE_PATH"), "{line}");
+        assert!(line.contains(why), "{line}");
+    }
+}

@@ -14,6 +14,7 @@ pub mod imginfo;
 pub mod mkfs;
 pub mod monitor;
 pub mod qemu_info;
+pub mod quickfmt;
 pub mod restricted;
 pub mod rm;
 pub mod snap;

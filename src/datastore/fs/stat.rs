@@ -5,8 +5,10 @@
 //! raw data, the file size of plain raw data, the total of a directory.
 //! Formats are read by qemu-img from the file itself or, for compressed and
 //! remote sources, from a decompressed head in a temporary file (removed on
-//! every path). Local paths are checked against RESTRICTED_DIRS/SAFE_DIRS
-//! like cp does: the reference did not, and stat reveals sizes.
+//! every path). A local plain qcow2 or raw file is sized from its own bytes
+//! without starting qemu-img, when they leave no doubt (see `quickfmt`).
+//! Local paths are checked against RESTRICTED_DIRS/SAFE_DIRS like cp does:
+//! the reference did not, and stat reveals sizes.
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -17,6 +19,7 @@ use super::ctx::FsCtx;
 use super::decompress::{self, read_full, Compression, Decoder, Peeked};
 use super::http;
 use super::imginfo::{info_cmd, ImageInfo};
+use super::quickfmt;
 use super::source::{cannot_access, Source, StreamSettings};
 use super::stream::read_error;
 use crate::dispatch::Invocation;
@@ -55,7 +58,13 @@ pub fn size(src: &Source, s: &StreamSettings) -> Result<u64> {
                 p.display()
             )));
         }
-        if !s.decompress || compression_of(&canon)?.is_none() {
+        let (head, tail) = ends_of(&canon, meta.len())?;
+        if !s.decompress || Compression::detect(&head).is_none() {
+            let name = canon.to_string_lossy();
+            if let Some(q) = quickfmt::decide(&head, &tail, meta.len(), &name) {
+                log::debug!("{} is {q:?}: no need to ask qemu-img", p.display());
+                return Ok(q.virtual_size());
+            }
             let info = qemu_info(&canon).map_err(|e| cannot_tell(src, e))?;
             return Ok(info.virtual_size);
         }
@@ -156,11 +165,18 @@ fn qemu_info(p: &Path) -> Result<ImageInfo> {
     ImageInfo::parse(&json)
 }
 
-fn compression_of(p: &Path) -> Result<Option<Compression>> {
-    let mut f = std::fs::File::open(p).map_err(|e| cannot_access(p, &e))?;
-    let mut head = [0u8; 8];
-    let n = read_full(&mut f, &mut head).map_err(|e| cannot_access(p, &e))?;
-    Ok(Compression::detect(&head[..n]))
+/// The first [`quickfmt::HEAD`] and last [`quickfmt::TAIL`] bytes of a file.
+fn ends_of(p: &Path, len: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(p).map_err(|e| cannot_access(p, &e))?;
+    let mut head = vec![0u8; quickfmt::HEAD];
+    let n = read_full(&mut &f, &mut head).map_err(|e| cannot_access(p, &e))?;
+    head.truncate(n);
+    let t = len.min(quickfmt::TAIL);
+    let mut tail = vec![0u8; t as usize];
+    f.read_exact_at(&mut tail, len - t)
+        .map_err(|e| cannot_access(p, &e))?;
+    Ok((head, tail))
 }
 
 /// qemu-img's "expecting at least N bytes".

@@ -8,8 +8,10 @@ use std::process::Command;
 use crate::fixed::TmCase;
 use crate::measure::{fe_sh, host_sh, median, run_ok, tool, Wire, GIB, MIB};
 use crate::report::{mib, ratio, s, Report, Table};
-use crate::tm_support::{Disk, Vm};
+use crate::tm_support::{Disk, Transport, Vm};
 use crate::{short, Bench, TRANSPORTS};
+use one_storage::command::Cmd;
+use one_storage::transport::{pipe, Hosts, SshSettings, TransportKind};
 
 /// A test image: its files (relative to the image datastore `1/`), the
 /// first one being what oned names, and its disk format.
@@ -265,6 +267,7 @@ pub fn throughput(b: &Bench, r: &mut Report) {
     ]);
     let mut dense_ratio: Vec<(String, f64)> = Vec::new();
     let mut sparse_ok: Vec<(String, f64)> = Vec::new();
+    let mut dense_ssh2: Vec<(String, f64)> = Vec::new();
     for img in &imgs {
         place_on_lab2(b, img);
         for from in [From::Frontend, From::Lab2] {
@@ -333,6 +336,23 @@ pub fn throughput(b: &Bench, r: &mut Report) {
                     c,
                 );
             }
+            // The ssh2 transport encrypts in this process with libssh2: its
+            // own stream ceiling, the same `cat > /dev/null` fed through it.
+            let ssh2_cat = (from == From::Frontend && !sparse && img.format == "raw").then(|| {
+                let files: Vec<PathBuf> = data_files
+                    .iter()
+                    .map(|f| b.lab.ds_root().join("1").join(f))
+                    .collect();
+                measure(b, reps, &clean, &mut || Ok(libssh2_cat(b, &files))).unwrap()
+            });
+            if let Some(f) = &ssh2_cat {
+                row(
+                    &mut t,
+                    "baseline `cat > /dev/null` on lab1 through the ssh2 transport (libssh2, in-process)"
+                        .into(),
+                    f,
+                );
+            }
             // A dense copy also writes every byte on lab1: the same stream
             // into a file shows what that write costs on these 2 cores.
             if !sparse && img.format == "raw" {
@@ -357,7 +377,10 @@ pub fn throughput(b: &Bench, r: &mut Report) {
                         if img.allocated * 2 < img.apparent {
                             sparse_ok.push((what, f.secs / tar_fig.secs));
                         } else if let (Some(c), "raw") = (&cat_fig, img.format) {
-                            dense_ratio.push((what, c.secs / f.secs));
+                            dense_ratio.push((what.clone(), c.secs / f.secs));
+                            if let (Some(c2), Transport::Ssh2) = (&ssh2_cat, tr) {
+                                dense_ssh2.push((what, c2.secs / f.secs));
+                            }
                         }
                     }
                     Err(e) => r.note(format!("not measured: {e}")),
@@ -386,10 +409,56 @@ pub fn throughput(b: &Bench, r: &mut Report) {
         ),
     );
     r.table(&t);
-    verdicts(r, &dense_ratio, &sparse_ok);
+    verdicts(r, &dense_ratio, &dense_ssh2, &sparse_ok);
 }
 
-fn verdicts(r: &mut Report, dense: &[(String, f64)], sparse: &[(String, f64)]) {
+/// Seconds to stream `files` into `cat > /dev/null` on lab1 through the
+/// ssh2 transport from this process, connection included (as `ssh cat`).
+fn libssh2_cat(b: &Bench, files: &[PathBuf]) -> f64 {
+    let settings = SshSettings {
+        kind: TransportKind::Ssh2,
+        config_file: Some(in_process_ssh_config(b)),
+        ..SshSettings::default()
+    };
+    let start = std::time::Instant::now();
+    let mut hosts = Hosts::new(settings);
+    let (fe, lab1) = hosts.pair(None, Some("lab1")).expect("libssh2 to lab1");
+    let cat = Cmd::new("cat")
+        .arg("--")
+        .args(files.iter().map(|f| f.display().to_string()));
+    pipe(fe, &cat, lab1, &Cmd::shell("cat > /dev/null")).expect("libssh2 stream to lab1");
+    start.elapsed().as_secs_f64()
+}
+
+/// An ssh_config for this process (not the wrapper): the lab's hosts with
+/// its key and known_hosts by absolute path.
+fn in_process_ssh_config(b: &Bench) -> PathBuf {
+    let p = b.scratch.path().join("ssh2-config");
+    if !p.exists() {
+        let fe = b.lab.fe_ssh_dir();
+        let mut c = String::new();
+        for h in b.lab.hosts() {
+            c += &format!(
+                "Host {}\n  HostName {}\n  Port {}\n  User root\n",
+                h.name, h.addr, h.port
+            );
+        }
+        c += &format!(
+            "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n",
+            fe.join("id_ed25519").display(),
+            fe.join("known_hosts").display()
+        );
+        std::fs::write(&p, c).expect("writing the in-process ssh_config");
+    }
+    p
+}
+
+fn verdicts(
+    r: &mut Report,
+    dense: &[(String, f64)],
+    dense_ssh2: &[(String, f64)],
+    sparse: &[(String, f64)],
+) {
     let worst = |v: &[(String, f64)], lowest: bool| {
         v.iter()
             .cloned()
@@ -406,6 +475,13 @@ fn verdicts(r: &mut Report, dense: &[(String, f64)], sparse: &[(String, f64)]) {
             "tm/ssh/clone not implemented in this build".into(),
             None,
         ),
+    }
+    if let Some((what, f)) = worst(dense_ssh2, true) {
+        r.target(
+            "dense copy over ssh2: at least 90% of the same stream through libssh2",
+            format!("worst {:.0}% ({what})", f * 100.0),
+            Some(f >= 0.9),
+        );
     }
     match worst(sparse, false) {
         Some((what, f)) => r.target(

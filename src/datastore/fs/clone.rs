@@ -112,10 +112,17 @@ fn stream(
         .unwrap_or_default();
     let send = tools::TAR
         .cmd()
-        .args(["-chSf", "-", "-C", &dir, "--", &name]);
+        .args([tools::TAR_RECORD, "-chSf", "-", "-C", &dir, "--", &name]);
     let receive = tools::TAR
         .cmd()
-        .args(["-xf", "-", "-C", &a.base, "--no-same-owner"])
+        .args([
+            tools::TAR_RECORD,
+            "-xf",
+            "-",
+            "-C",
+            &a.base,
+            "--no-same-owner",
+        ])
         .arg(format!("--transform=s,.*,{},", name_of(&incoming)));
     hostfs::or_discard(dst, &[&incoming], |d| pipe(src, &send, d, &receive))
         .context(|| format!("Error copying {src_at} to {dst_at}"))?;

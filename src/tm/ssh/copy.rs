@@ -104,10 +104,11 @@ impl Copy {
         self.members.iter().map(|m| m.to.as_str()).collect()
     }
 
-    /// `tar -cSf - -C <src_dir> --transform=... -- <members>`.
+    /// `tar --blocking-factor=256 -cSf - -C <src_dir> --transform=... -- <members>`.
     pub fn tar_create(&self) -> Cmd {
         let mut c = tools::TAR
             .cmd()
+            .arg(tools::TAR_RECORD)
             .arg(if self.sparse { "-cSf" } else { "-cf" })
             .arg("-")
             .arg("-C")
@@ -121,10 +122,11 @@ impl Copy {
         c.arg("--").args(self.froms())
     }
 
-    /// `tar -xf - -C <stage>`.
+    /// `tar --blocking-factor=256 -xSf - -C <stage>`.
     pub fn tar_extract(&self) -> Cmd {
         tools::TAR
             .cmd()
+            .arg(tools::TAR_RECORD)
             .arg(if self.sparse { "-xSf" } else { "-xf" })
             .arg("-")
             .arg("-C")

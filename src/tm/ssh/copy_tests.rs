@@ -230,10 +230,10 @@ fn tar_commands_are_pasteable() {
     };
     assert_eq!(
         c.tar_create().shell_line(),
-        "tar -cSf - -C /ds/1 '--transform=s,^a\\.b$,disk.0,' '--transform=s,^a\\.b/,disk.0/,' -- a.b"
+        "tar --blocking-factor=256 -cSf - -C /ds/1 '--transform=s,^a\\.b$,disk.0,' '--transform=s,^a\\.b/,disk.0/,' -- a.b"
     );
     assert_eq!(
         c.tar_extract().shell_line(),
-        "tar -xSf - -C /ds/0/7/.disk.0.part"
+        "tar --blocking-factor=256 -xSf - -C /ds/0/7/.disk.0.part"
     );
 }

@@ -51,13 +51,16 @@ impl TmCtx {
         })
     }
 
-    /// [`TmCtx::load`] with the conf file of the driver as installed:
-    /// `qcow2` is an alias of `shared` and reads `etc/tm/shared/shared.conf`.
+    /// [`TmCtx::load`] with the conf file and the built-in defaults of the
+    /// driver as installed (`qcow2` is an alias of `shared` and reads
+    /// `etc/tm/shared/shared.conf`), then `defaults` of the action's own.
     pub fn for_invocation(inv: &Invocation, defaults: &[(&str, &str)]) -> Result<TmCtx> {
         let driver = crate::dispatch::find_driver(inv.kind, &inv.driver)
             .map(|d| d.name())
             .unwrap_or(inv.driver.as_str());
-        TmCtx::load(inv, driver, defaults)
+        let mut all = driver_defaults(driver).to_vec();
+        all.extend_from_slice(defaults);
+        TmCtx::load(inv, driver, &all)
     }
 
     /// The VM as `onevm show -x <id>` prints it (read once per action).
@@ -168,6 +171,15 @@ impl TmCtx {
     }
 }
 
+/// The built-in defaults of a TM driver's own keys.
+fn driver_defaults(driver: &str) -> &'static [(&'static str, &'static str)] {
+    match driver {
+        "ssh" => crate::tm::ssh::setup::DEFAULTS,
+        "shared" => crate::tm::shared::conf::DEFAULTS,
+        _ => &[],
+    }
+}
+
 fn default_ds_dir() -> String {
     match std::env::var("ONE_LOCATION") {
         Ok(l) if !l.is_empty() => format!("{l}/var/datastores"),
@@ -204,6 +216,36 @@ mod tests {
             vms: HashMap::new(),
             datastores: HashMap::new(),
         }
+    }
+
+    #[test]
+    fn each_driver_has_its_transport_default_and_its_conf_file_wins() {
+        use crate::dispatch::{Invocation, Kind};
+        use crate::transport::TransportKind;
+        let remotes = tempfile::tempdir().unwrap();
+        let inv = |driver: &str, action: &str| Invocation {
+            kind: Kind::Tm,
+            driver: driver.to_string(),
+            action: action.to_string(),
+            args: Vec::new(),
+            remotes: remotes.path().to_path_buf(),
+            stdin: Box::new(std::io::empty()),
+        };
+        let kind = |i: Invocation| {
+            TmCtx::for_invocation(&i, &[])
+                .unwrap()
+                .hosts
+                .settings()
+                .kind
+        };
+        // tm/ssh copies images: the system client, also in its common actions.
+        assert_eq!(kind(inv("ssh", "delete")), TransportKind::Cli);
+        assert_eq!(kind(inv("shared", "delete")), TransportKind::Ssh2);
+        assert_eq!(kind(inv("qcow2", "context")), TransportKind::Ssh2);
+        let conf = remotes.path().join("etc/tm/ssh");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(conf.join("ssh.conf"), "SSH_TRANSPORT=ssh2\n").unwrap();
+        assert_eq!(kind(inv("ssh", "delete")), TransportKind::Ssh2);
     }
 
     #[test]

@@ -10,6 +10,9 @@ use crate::tm::ctx::TmCtx;
 
 /// Defaults of the keys the ssh driver adds (documented in tm/ssh/ssh.conf).
 pub const DEFAULTS: &[(&str, &str)] = &[
+    // This driver moves image data: the system ssh streams it at the speed
+    // of `ssh cat`, libssh2 at 50-75 % of it (docs/performance-analysis.md).
+    ("SSH_TRANSPORT", "ssh"),
     (
         "HOST_SSH_OPTIONS",
         "-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3",

@@ -395,7 +395,11 @@ pub fn connections(b: &Bench, r: &mut Report) {
         "ssh connections",
         "remote commands (sessions)",
     ]);
+    // One host: the issue's target. Two hosts (lab2 pushes to lab1): the
+    // front-end connects to each once and the data goes over lab2's own
+    // connection to lab1, as in the reference; counted separately.
     let mut over: Vec<String> = Vec::new();
+    let mut two_hosts: Vec<String> = Vec::new();
     let mut any = false;
     let mut cases = cases(b);
     cases.extend(crate::copy::count_cases(b));
@@ -409,7 +413,18 @@ pub fn connections(b: &Bench, r: &mut Report) {
             }
             let w = wire.stop();
             any = true;
-            if w.connections > case_hosts(case) {
+            let hosts = case_hosts(case);
+            if hosts > 1 {
+                two_hosts.push(format!(
+                    "{} connections for {hosts} hosts ({} over {})",
+                    w.connections,
+                    case.name(),
+                    short(tr)
+                ));
+                if w.connections > hosts + 1 {
+                    over.push(format!("{} connections: {}", w.connections, case.name()));
+                }
+            } else if w.connections > 1 {
                 over.push(format!(
                     "{} connections for {} hosts: {} {} over {}",
                     w.connections,
@@ -438,13 +453,15 @@ pub fn connections(b: &Bench, r: &mut Report) {
     );
     r.table(&t);
     r.target(
-        "one SSH connection per host an action touches",
+        "TM action touching one host: one SSH connection",
         if !any {
             "no TM action implemented in this build".into()
         } else if over.is_empty() {
             format!(
-                "{} action × transport runs counted, each at most one per host",
-                t_rows(&t)
+                "{} action × transport runs counted: one connection for one host; host to host, \
+                 one from the front-end to each host plus the source host's own to the destination: {}",
+                t_rows(&t),
+                two_hosts.join(", ")
             )
         } else {
             over.join("; ")

@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -125,23 +125,6 @@ pub fn fe_sh(lab: &Lab, script: &str) -> Command {
     let mut c = lab.frontend_command("/bin/sh");
     c.arg("-c").arg(script);
     c
-}
-
-/// A shell pipeline run inside lab host `host` (its own ssh set-up and files).
-pub fn host_sh(lab: &Lab, host: &str, script: &str) -> Command {
-    let pid = sshd_pid(lab, host);
-    let mut c = Command::new("nsenter");
-    c.args(["-t", &pid, "-m", "--", "/bin/sh", "-c", script]);
-    c.stdin(Stdio::null());
-    c
-}
-
-fn sshd_pid(lab: &Lab, host: &str) -> String {
-    let p = lab.dir().join("hosts").join(host).join("sshd.pid");
-    fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim()
-        .to_string()
 }
 
 /// Packets to and from the lab's sshd ports, counted by the kernel

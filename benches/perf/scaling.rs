@@ -216,15 +216,18 @@ pub fn copy_sizes(b: &Bench, r: &mut Report) {
                     ),
                 )
             };
-            let base_s = median(
-                &(0..n)
+            // Median seconds of `n` runs of a pipeline from the front-end.
+            let timed = |script: &str| {
+                let v: Vec<f64> = (0..n)
                     .map(|_| {
-                        let secs = run_ok(fe_sh(&b.lab, &script), b"").secs;
+                        let secs = run_ok(fe_sh(&b.lab, script), b"").secs;
                         clean_dst(b);
                         secs
                     })
-                    .collect::<Vec<_>>(),
-            );
+                    .collect();
+                median(&v)
+            };
+            let base_s = timed(&script);
             let x = size as f64 / MIB as f64;
             let row = |t: &mut Table, method: String, secs: f64| {
                 t.row(vec![
@@ -245,15 +248,7 @@ pub fn copy_sizes(b: &Bench, r: &mut Report) {
                     p.display(),
                     d = b.lab.ds_root().join("0/7").display()
                 );
-                let w = median(
-                    &(0..n)
-                        .map(|_| {
-                            let secs = run_ok(fe_sh(&b.lab, &write), b"").secs;
-                            clean_dst(b);
-                            secs
-                        })
-                        .collect::<Vec<_>>(),
-                );
+                let w = timed(&write);
                 row(&mut t, "baseline `ssh cat > file` over ssh".into(), w);
                 push(format!("ssh cat > file, {density}"), x, w);
             }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::lab::Lab;
 use one_storage::command::Cmd;
 use one_storage::error::Error;
-use one_storage::transport::{Hosts, Io, SshSettings, Status, TransportKind};
+use one_storage::transport::{pipe, Hosts, Io, SshSettings, Status, TransportKind};
 
 /// A lab and a client configuration for it.
 struct Client {
@@ -105,6 +105,7 @@ both_transports!(
     an_unreachable_host_fails_within_the_connect_timeout,
     a_refused_login_says_what_was_tried,
     hosts_of_one_action_are_connected_at_the_same_time,
+    a_reader_that_fails_first_is_reported_not_the_writers_broken_pipe,
 );
 
 fn runs_commands_over_one_connection(kind: TransportKind) {
@@ -503,6 +504,29 @@ fn hosts_of_one_action_are_connected_at_the_same_time(kind: TransportKind) {
     assert_eq!(b.run_stdout(&Cmd::new("echo").arg("b")).unwrap(), "b");
     assert_eq!(c.lab.ssh_connections("lab1"), 1);
     assert_eq!(c.lab.ssh_connections("lab2"), 1);
+}
+
+fn a_reader_that_fails_first_is_reported_not_the_writers_broken_pipe(kind: TransportKind) {
+    let c = Client::new(1);
+    let mut hosts = c.hosts(kind);
+    let (fe, lab1) = hosts.pair(None, Some("lab1")).unwrap();
+    let endless = Cmd::new("cat").arg("/dev/zero");
+    let refuses = Cmd::shell(
+        "head -c 100000 >/dev/null; echo 'tar: /ds/0/7/.disk.0.part: Cannot open' >&2; exit 2",
+    );
+    // Front-end to host, and host to front-end.
+    let e = pipe(fe, &endless, lab1, &refuses).unwrap_err();
+    let f = e.command_failure().expect("the reader's failure");
+    assert_eq!(f.host.as_deref(), Some("lab1"), "{e}");
+    assert!(f.stderr.contains("Cannot open"), "{e}");
+    let (fe, lab1) = hosts.pair(None, Some("lab1")).unwrap();
+    let e = pipe(lab1, &endless, fe, &refuses).unwrap_err();
+    let f = e.command_failure().expect("the reader's failure");
+    assert_eq!(f.host, None, "{e} / {:?}", f.stderr);
+    assert!(f.stderr.contains("Cannot open"), "{e}");
+    // The connection is still good afterwards.
+    let (_, lab1) = hosts.pair(None, Some("lab1")).unwrap();
+    assert_eq!(lab1.run_stdout(&Cmd::new("echo").arg("ok")).unwrap(), "ok");
 }
 
 fn a_refused_login_says_what_was_tried(kind: TransportKind) {

@@ -166,6 +166,20 @@ pub fn copy_large(
     }
 }
 
+/// True when nothing reads the pipe `w` writes into any more (Linux
+/// reports POLLERR on a pipe's write end once its readers are gone).
+pub(crate) fn reader_gone(w: &std::io::PipeWriter) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: w.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll(2) on one valid descriptor we own, without waiting.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n == 1 && fd.revents & libc::POLLERR != 0
+}
+
 /// Grows a pipe to 1 MiB (from 64 KiB) so each read and write moves more
 /// data; best effort (the system limit may refuse it).
 pub(crate) fn widen_pipe(fd: &impl std::os::fd::AsRawFd) {
@@ -224,6 +238,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sink, b"HELLO");
+    }
+
+    #[test]
+    fn a_pipe_without_reader_is_seen() {
+        let (r, w) = std::io::pipe().unwrap();
+        assert!(!reader_gone(&w));
+        drop(r);
+        assert!(reader_gone(&w));
     }
 
     #[test]

@@ -268,9 +268,28 @@ pub fn pipe(from: &mut Host, from_cmd: &Cmd, to: &mut Host, to_cmd: &Cmd) -> Res
             },
         );
         let produced = producer.join().expect("producer thread");
-        produced?;
-        consumed?;
-        Ok(())
+        match (produced, consumed) {
+            // The reader failed first (a full disk, a refused path): the
+            // writer's broken pipe is its consequence, not the cause.
+            (Err(p), Err(c)) if broken_pipe(&p) => Err(c),
+            (Err(p), _) => Err(p),
+            (Ok(_), c) => c.map(drop),
+        }
+    })
+}
+
+/// A writer that failed only because its reader went away: a command
+/// killed by SIGPIPE (on a host, under `timeout`, exit code 141) or saying
+/// EPIPE itself, as GNU tar does; or this process relaying a host's output
+/// into the closed pipe.
+fn broken_pipe(e: &Error) -> bool {
+    if let Error::Io { source, .. } = e {
+        return source.kind() == std::io::ErrorKind::BrokenPipe;
+    }
+    e.command_failure().is_some_and(|f| {
+        f.status == Status::Signal("SIGPIPE".to_string()).describe()
+            || f.status == Status::Code(128 + libc::SIGPIPE).describe()
+            || f.stderr.contains("Broken pipe")
     })
 }
 
@@ -535,6 +554,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("exit code 4"), "{e}");
+    }
+
+    #[test]
+    fn a_reader_that_fails_first_is_the_cause_not_the_writers_broken_pipe() {
+        let (mut a, mut b) = (Host::local(), Host::local());
+        let full_disk =
+            Cmd::shell("head -c 10 >/dev/null; echo 'No space left on device' >&2; exit 3");
+        // Killed by SIGPIPE, and GNU tar's own EPIPE message.
+        for writer in [
+            Cmd::new("yes"),
+            Cmd::shell("yes 2>/dev/null | head -c 100M; echo 'tar: -: Cannot write: Broken pipe' >&2; exit 2"),
+        ] {
+            let e = pipe(&mut a, &writer, &mut b, &full_disk).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("exit code 3"), "{msg}");
+            assert!(msg.contains("No space left on device"), "{msg}");
+        }
+        // A writer that fails on its own is still the cause.
+        let e = pipe(
+            &mut a,
+            &Cmd::shell("echo 'cannot read the image' >&2; exit 5"),
+            &mut b,
+            &Cmd::shell("cat >/dev/null; exit 6"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("cannot read the image"), "{e}");
     }
 
     #[test]

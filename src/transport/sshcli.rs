@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::local::Local;
 use super::sshconfig::{self, ResolvedHost};
-use super::{Io, Output, SshSettings, Status, Transport};
+use super::{Io, Output, Sink, SshSettings, Status, Transport};
 use crate::command::Cmd;
 use crate::error::{Error, Result};
 use crate::tools;
@@ -188,6 +188,12 @@ impl Transport for SshCli {
                 Some(super::remote_line(cmd, deadline)),
             )
             .timeout(deadline);
+        // ssh exits 255 when the pipe it writes the output into lost its
+        // reader; a watch on that pipe tells this apart from ssh's other 255s.
+        let watch = match &io.stdout {
+            Some(Sink::Pipe(p)) => p.try_clone().ok(),
+            _ => None,
+        };
         let out = Local { timeout: deadline }.exec(&ssh, io)?;
         let out = match out.status {
             // The deadline is the command's, not ssh's.
@@ -195,6 +201,13 @@ impl Transport for SshCli {
                 status: Status::TimedOut(deadline),
                 ..out
             },
+            Status::Code(255) if watch.as_ref().is_some_and(super::local::reader_gone) => {
+                let mut stderr = out.stderr;
+                stderr.extend_from_slice(
+                    b"ssh: writing the output: Broken pipe (its reader ended)\n",
+                );
+                Output { stderr, ..out }
+            }
             // 255 is ssh's own failure only when the master is gone.
             Status::Code(255) if !self.master_alive() => {
                 return Err(Error::Ssh(format!(

@@ -35,15 +35,7 @@ fn bench_clone_4g_sparse_64m_data() {
         );
         let dst = x.path("0/7").display().to_string();
         measure(&format!("one-storage tm ssh clone ({t:?})"), || {
-            x.ok(
-                "clone",
-                &[
-                    &format!("fe:{}", img.display()),
-                    &x.loc("lab1", "0/7/disk.0"),
-                    "7",
-                    "1",
-                ],
-            );
+            x.clone_from_fe(&img, "0/7/disk.0");
         });
         assert!(allocated(&x.on("lab1", "0/7/disk.0")) <= allocated(&img) + MIB);
         write(&x.on("fe", "1/tiny"), b"tiny");

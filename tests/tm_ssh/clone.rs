@@ -31,15 +31,7 @@ fn sparse_raw_sends_only_data(t: Transport) {
     );
     x.lab.reset_counts();
     let (lo, start) = (loopback_bytes(), Instant::now());
-    x.ok(
-        "clone",
-        &[
-            &format!("fe:{}", img.display()),
-            &x.loc("lab1", "0/7/disk.0"),
-            "7",
-            "1",
-        ],
-    );
+    x.clone_from_fe(&img, "0/7/disk.0");
     let (took, sent) = (start.elapsed(), loopback_bytes() - lo);
 
     let disk = x.on("lab1", "0/7/disk.0");
@@ -100,15 +92,7 @@ fn sparse_no_is_fully_allocated_and_preallocated_on_resize(t: Transport) {
             .attr("SIZE", "16")
             .attr("ORIGINAL_SIZE", "16"),
     );
-    x.ok(
-        "clone",
-        &[
-            &format!("fe:{}", img.display()),
-            &x.loc("lab1", "0/7/disk.0"),
-            "7",
-            "1",
-        ],
-    );
+    x.clone_from_fe(&img, "0/7/disk.0");
     let disk = x.on("lab1", "0/7/disk.0");
     assert!(allocated(&img) < 4 * MIB);
     assert!(
@@ -124,15 +108,7 @@ fn sparse_no_is_fully_allocated_and_preallocated_on_resize(t: Transport) {
             .attr("SIZE", "40")
             .attr("ORIGINAL_SIZE", "16"),
     );
-    x.ok(
-        "clone",
-        &[
-            &format!("fe:{}", img.display()),
-            &x.loc("lab1", "0/7/disk.1"),
-            "7",
-            "1",
-        ],
-    );
+    x.clone_from_fe(&img, "0/7/disk.1");
     let disk = x.on("lab1", "0/7/disk.1");
     assert_eq!(apparent(&disk), 40 * MIB);
     assert!(
@@ -225,15 +201,7 @@ fn resize_grows_the_disk(t: Transport) {
             .attr("SIZE", "48")
             .attr("ORIGINAL_SIZE", "16"),
     );
-    x.ok(
-        "clone",
-        &[
-            &format!("fe:{}", img.display()),
-            &x.loc("lab1", "0/7/disk.2"),
-            "7",
-            "1",
-        ],
-    );
+    x.clone_from_fe(&img, "0/7/disk.2");
     let disk = x.on("lab1", "0/7/disk.2");
     assert_eq!(apparent(&disk), 48 * MIB);
     assert!(

@@ -66,6 +66,12 @@ impl T {
         self.env.run_ok(&self.lab, "ssh", action, args)
     }
 
+    /// `clone fe:<img> lab1:<ds_root>/<dst> 7 1`, which must succeed.
+    pub fn clone_from_fe(&self, img: &Path, dst: &str) -> Output {
+        let src = format!("fe:{}", img.display());
+        self.ok("clone", &[&src, &self.loc("lab1", dst), "7", "1"])
+    }
+
     pub fn fail(&self, action: &str, args: &[&str]) -> Output {
         let out = self.env.run_fail(&self.lab, "ssh", action, args);
         let r = reason(&out);
